@@ -1,0 +1,525 @@
+//! IAM actions on users and roles: deactivate keys, attach the quarantine, revoke sessions, tag.
+
+use aws_sdk_iam::types::{StatusType, Tag};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+
+use super::{converge, read_failed, skipped, Action, ActionRecord, Applied, Observed};
+use crate::aws::{aws, AwsError};
+use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId};
+use crate::policy::{self, rfc3339_seconds};
+use crate::signals::Principal;
+
+/// A user or a role: the two principals IAM lets us change.
+#[derive(Debug, Clone, Copy)]
+pub enum Iam<'a> {
+    User(&'a IamName),
+    Role(&'a IamName),
+}
+
+impl<'a> Iam<'a> {
+    pub fn of(principal: &'a Principal) -> Option<Self> {
+        match principal {
+            Principal::User(n) => Some(Self::User(n)),
+            Principal::Role(n) => Some(Self::Role(n)),
+            Principal::Root | Principal::Unsupported(_) => None,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Self::User(n) => format!("user/{n}"),
+            Self::Role(n) => format!("role/{n}"),
+        }
+    }
+}
+
+pub const INCIDENT_TAG: &str = "cordon:incident";
+pub const QUARANTINED_AT_TAG: &str = "cordon:quarantined-at";
+
+/// IAM actions for one account. The quarantine policy is checked (and created or updated) once
+/// per cold start, not per finding.
+pub struct IamActions {
+    client: aws_sdk_iam::Client,
+    policy_arn: String,
+    policy_ready: OnceCell<Option<String>>,
+}
+
+impl IamActions {
+    pub fn new(client: aws_sdk_iam::Client, account: &AccountId) -> Self {
+        Self {
+            client,
+            policy_arn: format!(
+                "arn:aws:iam::{account}:policy{}{}",
+                policy::QUARANTINE_POLICY_PATH,
+                policy::QUARANTINE_POLICY_NAME
+            ),
+            policy_ready: OnceCell::new(),
+        }
+    }
+
+    pub fn quarantine_policy_arn(&self) -> &str {
+        &self.policy_arn
+    }
+
+    /// Set the finding's key, or every active key of the user, Inactive. Never deletes: the keys
+    /// are evidence and a person may need to reactivate a legitimate one.
+    pub async fn deactivate_keys(
+        &self,
+        user: &IamName,
+        key: Option<&AccessKeyId>,
+        all: bool,
+        dry_run: bool,
+    ) -> Vec<ActionRecord> {
+        let listed = self
+            .client
+            .list_access_keys()
+            .user_name(user.as_str())
+            .send()
+            .await
+            .map_err(aws);
+        let keys: Vec<(String, String)> = match listed {
+            Ok(out) => out
+                .access_key_metadata()
+                .iter()
+                .filter_map(|k| {
+                    Some((
+                        k.access_key_id()?.to_owned(),
+                        k.status()?.as_str().to_owned(),
+                    ))
+                })
+                .collect(),
+            Err(e) => {
+                let target = key.map_or_else(|| user.to_string(), ToString::to_string);
+                return vec![read_failed(Action::DeactivateAccessKey, target, &e)];
+            }
+        };
+        let mut targets: Vec<String> = if all {
+            keys.iter().map(|(id, _)| id.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(k) = key {
+            if !targets.iter().any(|t| t == k.as_str()) {
+                targets.push(k.to_string());
+            }
+        }
+        let jobs = targets.into_iter().map(|id| {
+            let status = keys.iter().find(|(k, _)| *k == id).map(|(_, s)| s.clone());
+            async move {
+                let Some(status) = status else {
+                    return skipped(
+                        Action::DeactivateAccessKey,
+                        id,
+                        format!(
+                            "the key is no longer one of {user}'s keys (deleted or never existed)"
+                        ),
+                    );
+                };
+                let observed = Observed {
+                    in_place: status == "Inactive",
+                    state: json!({"user": user, "status": status}),
+                };
+                converge(
+                    Action::DeactivateAccessKey,
+                    id.clone(),
+                    dry_run,
+                    Ok(observed),
+                    || async {
+                        self.client
+                            .update_access_key()
+                            .user_name(user.as_str())
+                            .access_key_id(&id)
+                            .status(StatusType::Inactive)
+                            .send()
+                            .await
+                            .map_err(aws)?;
+                        Ok(json!({"user": user, "status": "Inactive"}).into())
+                    },
+                )
+                .await
+            }
+        });
+        futures::future::join_all(jobs).await
+    }
+
+    /// Attach our V3 mirror. Falls back to an inline deny-all when the principal already holds
+    /// the maximum number of managed policies.
+    pub async fn attach_quarantine(&self, who: Iam<'_>, dry_run: bool) -> ActionRecord {
+        let observed = self.observe_quarantine(who).await;
+        converge(Action::AttachQuarantinePolicy, who.label(), dry_run, observed, || async {
+            let created = self.ensure_policy().await?;
+            let attached = match who {
+                Iam::User(n) => self
+                    .client
+                    .attach_user_policy()
+                    .user_name(n.as_str())
+                    .policy_arn(&self.policy_arn)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(aws),
+                Iam::Role(n) => self
+                    .client
+                    .attach_role_policy()
+                    .role_name(n.as_str())
+                    .policy_arn(&self.policy_arn)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(aws),
+            };
+            match attached {
+                Ok(()) => Ok(Applied {
+                    after: json!({"attached": self.policy_arn}),
+                    note: created,
+                }),
+                Err(e) if e.is("LimitExceeded") => {
+                    self.put_inline(who, policy::FALLBACK_POLICY_NAME, &policy::deny_all_document())
+                        .await?;
+                    Ok(Applied {
+                        after: json!({"inline": policy::FALLBACK_POLICY_NAME}),
+                        note: Some(format!(
+                            "managed policy limit reached ({e}); applied inline {} (Deny *) instead",
+                            policy::FALLBACK_POLICY_NAME
+                        )),
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn observe_quarantine(&self, who: Iam<'_>) -> Result<Observed, AwsError> {
+        let (attached, inline) = match who {
+            Iam::User(n) => {
+                let (a, i) = tokio::join!(
+                    self.client
+                        .list_attached_user_policies()
+                        .user_name(n.as_str())
+                        .send(),
+                    self.client
+                        .list_user_policies()
+                        .user_name(n.as_str())
+                        .send(),
+                );
+                let a = a.map_err(aws)?;
+                let attached: Vec<String> = a
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_owned))
+                    .collect();
+                (attached, i.map_err(aws)?.policy_names().to_vec())
+            }
+            Iam::Role(n) => {
+                let (a, i) = tokio::join!(
+                    self.client
+                        .list_attached_role_policies()
+                        .role_name(n.as_str())
+                        .send(),
+                    self.client
+                        .list_role_policies()
+                        .role_name(n.as_str())
+                        .send(),
+                );
+                let a = a.map_err(aws)?;
+                let attached: Vec<String> = a
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_owned))
+                    .collect();
+                (attached, i.map_err(aws)?.policy_names().to_vec())
+            }
+        };
+        let in_place = attached.iter().any(|a| *a == self.policy_arn)
+            || inline.iter().any(|n| n == policy::FALLBACK_POLICY_NAME);
+        Ok(Observed {
+            in_place,
+            state: json!({"attached_policies": attached, "inline_policies": inline}),
+        })
+    }
+
+    /// Create our managed policy, or bring its default version up to date with this build.
+    /// Returns what it changed, for the record. Cached for the life of the container once the
+    /// policy is known to be current.
+    async fn ensure_policy(&self) -> Result<Option<String>, AwsError> {
+        self.policy_ready
+            .get_or_try_init(|| self.converge_policy())
+            .await
+            .cloned()
+    }
+
+    async fn converge_policy(&self) -> Result<Option<String>, AwsError> {
+        let ours = policy::quarantine_document();
+        let document = ours.to_string();
+        let existing = self
+            .client
+            .get_policy()
+            .policy_arn(&self.policy_arn)
+            .send()
+            .await;
+        let default_version = match existing {
+            Ok(out) => out
+                .policy()
+                .and_then(|p| p.default_version_id().map(str::to_owned)),
+            Err(e) => {
+                let e = aws(e);
+                if !e.is("NoSuchEntity") {
+                    return Err(e);
+                }
+                let created = self
+                    .client
+                    .create_policy()
+                    .policy_name(policy::QUARANTINE_POLICY_NAME)
+                    .path(policy::QUARANTINE_POLICY_PATH)
+                    .description("cordon: AWSCompromisedKeyQuarantineV3 plus a statement that keeps the quarantine in place")
+                    .policy_document(&document)
+                    .send()
+                    .await
+                    .map_err(aws);
+                return match created {
+                    Ok(_) => Ok(Some(format!("created {}", self.policy_arn))),
+                    // Another invocation created it a moment ago.
+                    Err(e) if e.is("EntityAlreadyExists") => Ok(None),
+                    Err(e) => Err(e),
+                };
+            }
+        };
+        if let Some(version) = &default_version {
+            let current = self
+                .client
+                .get_policy_version()
+                .policy_arn(&self.policy_arn)
+                .version_id(version)
+                .send()
+                .await
+                .map_err(aws)?;
+            let doc = current
+                .policy_version()
+                .and_then(|v| v.document())
+                .unwrap_or_default();
+            if policy::same_document(doc, &ours) {
+                return Ok(None);
+            }
+        }
+        // Our mirror changed: a new default version. IAM keeps five; drop the oldest other one.
+        let versions = self
+            .client
+            .list_policy_versions()
+            .policy_arn(&self.policy_arn)
+            .send()
+            .await
+            .map_err(aws)?;
+        let mut old: Vec<_> = versions
+            .versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+            .filter_map(|v| Some((v.create_date()?.secs(), v.version_id()?.to_owned())))
+            .collect();
+        old.sort();
+        if versions.versions().len() >= 5 {
+            if let Some((_, oldest)) = old.first() {
+                self.client
+                    .delete_policy_version()
+                    .policy_arn(&self.policy_arn)
+                    .version_id(oldest)
+                    .send()
+                    .await
+                    .map_err(aws)?;
+            }
+        }
+        self.client
+            .create_policy_version()
+            .policy_arn(&self.policy_arn)
+            .policy_document(&document)
+            .set_as_default(true)
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(Some(format!(
+            "updated {} from {} to this build's document",
+            self.policy_arn,
+            default_version.unwrap_or_default()
+        )))
+    }
+
+    /// Deny everything signed with credentials issued before `cutoff` (the incident's start).
+    pub async fn revoke_sessions(
+        &self,
+        who: Iam<'_>,
+        cutoff: OffsetDateTime,
+        dry_run: bool,
+    ) -> ActionRecord {
+        let desired = policy::revoke_sessions_document(cutoff);
+        let name = policy::REVOKE_SESSIONS_POLICY_NAME;
+        let current = match who {
+            Iam::User(n) => self
+                .client
+                .get_user_policy()
+                .user_name(n.as_str())
+                .policy_name(name)
+                .send()
+                .await
+                .map(|o| Some(o.policy_document().to_owned()))
+                .map_err(aws),
+            Iam::Role(n) => self
+                .client
+                .get_role_policy()
+                .role_name(n.as_str())
+                .policy_name(name)
+                .send()
+                .await
+                .map(|o| Some(o.policy_document().to_owned()))
+                .map_err(aws),
+        };
+        let observed = match current {
+            Ok(doc) => Ok(doc),
+            Err(e) if e.is("NoSuchEntity") => Ok(None),
+            Err(e) => Err(e),
+        }
+        .map(|doc| Observed {
+            in_place: doc
+                .as_deref()
+                .is_some_and(|d| policy::same_document(d, &desired)),
+            state: json!({"inline_policy": name, "document": doc.map(|d| decode_json(&d))}),
+        });
+        converge(
+            Action::RevokeSessions,
+            who.label(),
+            dry_run,
+            observed,
+            || async {
+                self.put_inline(who, name, &desired).await?;
+                Ok(
+                    json!({"inline_policy": name, "tokens_issued_before": rfc3339_seconds(cutoff)})
+                        .into(),
+                )
+            },
+        )
+        .await
+    }
+
+    /// Mark the principal with the incident, so anyone looking at it in the console sees why.
+    pub async fn tag(
+        &self,
+        who: Iam<'_>,
+        incident: &IncidentId,
+        at: OffsetDateTime,
+        dry_run: bool,
+    ) -> ActionRecord {
+        let tags = match who {
+            Iam::User(n) => self
+                .client
+                .list_user_tags()
+                .user_name(n.as_str())
+                .send()
+                .await
+                .map(|o| o.tags().to_vec())
+                .map_err(aws),
+            Iam::Role(n) => self
+                .client
+                .list_role_tags()
+                .role_name(n.as_str())
+                .send()
+                .await
+                .map(|o| o.tags().to_vec())
+                .map_err(aws),
+        };
+        let observed = tags.map(|tags| {
+            let current = tags
+                .iter()
+                .find(|t| t.key() == INCIDENT_TAG)
+                .map(|t| t.value().to_owned());
+            Observed {
+                in_place: current.as_deref() == Some(incident.as_str()),
+                state: json!({INCIDENT_TAG: current}),
+            }
+        });
+        converge(
+            Action::TagPrincipal,
+            who.label(),
+            dry_run,
+            observed,
+            || async {
+                let tags = [
+                    (INCIDENT_TAG, incident.to_string()),
+                    (QUARANTINED_AT_TAG, rfc3339_seconds(at)),
+                ]
+                .into_iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| AwsError {
+                    code: "InvalidTag".to_owned(),
+                    message: e.to_string(),
+                })?;
+                match who {
+                    Iam::User(n) => self
+                        .client
+                        .tag_user()
+                        .user_name(n.as_str())
+                        .set_tags(Some(tags))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(aws),
+                    Iam::Role(n) => self
+                        .client
+                        .tag_role()
+                        .role_name(n.as_str())
+                        .set_tags(Some(tags))
+                        .send()
+                        .await
+                        .map(drop)
+                        .map_err(aws),
+                }?;
+                Ok(json!({INCIDENT_TAG: incident}).into())
+            },
+        )
+        .await
+    }
+
+    async fn put_inline(&self, who: Iam<'_>, name: &str, doc: &Value) -> Result<(), AwsError> {
+        let doc = doc.to_string();
+        match who {
+            Iam::User(n) => self
+                .client
+                .put_user_policy()
+                .user_name(n.as_str())
+                .policy_name(name)
+                .policy_document(doc)
+                .send()
+                .await
+                .map(drop)
+                .map_err(aws),
+            Iam::Role(n) => self
+                .client
+                .put_role_policy()
+                .role_name(n.as_str())
+                .policy_name(name)
+                .policy_document(doc)
+                .send()
+                .await
+                .map(drop)
+                .map_err(aws),
+        }
+    }
+}
+
+fn decode_json(doc: &str) -> Value {
+    let decoded = policy::decode(doc);
+    serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        let n = IamName::parse("alice").unwrap();
+        assert_eq!(Iam::User(&n).label(), "user/alice");
+        assert_eq!(Iam::Role(&n).label(), "role/alice");
+    }
+}

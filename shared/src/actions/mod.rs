@@ -1,0 +1,312 @@
+//! Actions: one change each, with the IAM permissions it needs and exactly one outcome.
+//! Every action reads the current state first, so it records what it found (the state a person
+//! restores on release), skips what is already in place (which makes repeats free of side
+//! effects), plans instead of acting in dry run, and says so when it fails.
+
+pub mod iam;
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::aws::AwsError;
+use crate::policy::rfc3339_seconds;
+
+/// Everything cordon can do. `permissions` is the source of the IAM role in template.yaml; a
+/// test keeps the two in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    DeactivateAccessKey,
+    AttachQuarantinePolicy,
+    RevokeSessions,
+    TagPrincipal,
+    ProtectInstance,
+    DetachFromAutoScaling,
+    DeregisterFromTargetGroups,
+    IsolateNetwork,
+    DetachInstanceProfile,
+    SnapshotVolumes,
+    StopInstance,
+    TagInstance,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DeactivateAccessKey => "deactivate_access_key",
+            Self::AttachQuarantinePolicy => "attach_quarantine_policy",
+            Self::RevokeSessions => "revoke_sessions",
+            Self::TagPrincipal => "tag_principal",
+            Self::ProtectInstance => "protect_instance",
+            Self::DetachFromAutoScaling => "detach_from_auto_scaling",
+            Self::DeregisterFromTargetGroups => "deregister_from_target_groups",
+            Self::IsolateNetwork => "isolate_network",
+            Self::DetachInstanceProfile => "detach_instance_profile",
+            Self::SnapshotVolumes => "snapshot_volumes",
+            Self::StopInstance => "stop_instance",
+            Self::TagInstance => "tag_instance",
+        }
+    }
+
+    /// The IAM actions this action's calls need, reads included.
+    pub fn permissions(self) -> &'static [&'static str] {
+        match self {
+            Self::DeactivateAccessKey => &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
+            Self::AttachQuarantinePolicy => &[
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:CreatePolicy",
+                "iam:CreatePolicyVersion",
+                "iam:ListPolicyVersions",
+                "iam:DeletePolicyVersion",
+                "iam:ListAttachedUserPolicies",
+                "iam:AttachUserPolicy",
+                "iam:ListUserPolicies",
+                "iam:PutUserPolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:AttachRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:PutRolePolicy",
+            ],
+            Self::RevokeSessions => &[
+                "iam:GetUserPolicy",
+                "iam:PutUserPolicy",
+                "iam:GetRolePolicy",
+                "iam:PutRolePolicy",
+            ],
+            Self::TagPrincipal => &[
+                "iam:ListUserTags",
+                "iam:TagUser",
+                "iam:ListRoleTags",
+                "iam:TagRole",
+            ],
+            Self::ProtectInstance => &[
+                "ec2:DescribeInstances",
+                "ec2:DescribeInstanceAttribute",
+                "ec2:ModifyInstanceAttribute",
+            ],
+            Self::DetachFromAutoScaling => &[
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DetachInstances",
+            ],
+            Self::DeregisterFromTargetGroups => &[
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+                "elasticloadbalancing:DeregisterTargets",
+            ],
+            Self::IsolateNetwork => &[
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeVpcs",
+                "ec2:CreateSecurityGroup",
+                "ec2:CreateTags",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:ModifyNetworkInterfaceAttribute",
+                "ec2:ModifyInstanceAttribute",
+            ],
+            Self::DetachInstanceProfile => &[
+                "ec2:DescribeIamInstanceProfileAssociations",
+                "ec2:DisassociateIamInstanceProfile",
+                "iam:GetInstanceProfile",
+                "iam:GetRolePolicy",
+                "iam:PutRolePolicy",
+            ],
+            Self::SnapshotVolumes => &[
+                "ec2:DescribeSnapshots",
+                "ec2:CreateSnapshot",
+                "ec2:CreateTags",
+            ],
+            Self::StopInstance => &["ec2:StopInstances"],
+            Self::TagInstance => &["ec2:CreateTags"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Succeeded,
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// Dry run: what would have been done.
+    Planned,
+}
+
+impl Outcome {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Skipped { .. } => "skipped",
+            Self::Failed { .. } => "failed",
+            Self::Planned => "planned",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionRecord {
+    pub action: Action,
+    /// The resource acted on, by its AWS id (access key id, user name, ENI id, ...).
+    pub target: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// The state found before acting: what a person restores on release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// Facts a person should know (a fallback taken, a limit of the method).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl ActionRecord {
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Failed { .. })
+    }
+}
+
+/// What an action found.
+pub struct Observed {
+    pub state: Value,
+    /// The desired state already holds: nothing to do.
+    pub in_place: bool,
+}
+
+/// What an action did, when it did something.
+pub struct Applied {
+    pub after: Value,
+    pub note: Option<String>,
+}
+
+impl From<Value> for Applied {
+    fn from(after: Value) -> Self {
+        Self { after, note: None }
+    }
+}
+
+/// Read, then change only if needed: the shape every action follows.
+pub async fn converge<F, Fut>(
+    action: Action,
+    target: impl Into<String>,
+    dry_run: bool,
+    observed: Result<Observed, AwsError>,
+    apply: F,
+) -> ActionRecord
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Applied, AwsError>>,
+{
+    let started = OffsetDateTime::now_utc();
+    let (outcome, before, after, note) = match observed {
+        Err(e) => return read_failed(action, target, &e),
+        Ok(Observed {
+            state,
+            in_place: true,
+        }) => (
+            Outcome::Skipped {
+                reason: "already in place".to_owned(),
+            },
+            Some(state),
+            None,
+            None,
+        ),
+        Ok(Observed { state, .. }) if dry_run => (Outcome::Planned, Some(state), None, None),
+        Ok(Observed { state, .. }) => match apply().await {
+            Ok(applied) => (
+                Outcome::Succeeded,
+                Some(state),
+                Some(applied.after),
+                applied.note,
+            ),
+            Err(e) => (failed(&e, "applying the change"), Some(state), None, None),
+        },
+    };
+    record(action, target, outcome, before, after, note, started)
+}
+
+/// An action decided without calling AWS (protected, not applicable, temporary key).
+pub fn skipped(
+    action: Action,
+    target: impl Into<String>,
+    reason: impl Into<String>,
+) -> ActionRecord {
+    let now = OffsetDateTime::now_utc();
+    record(
+        action,
+        target,
+        Outcome::Skipped {
+            reason: reason.into(),
+        },
+        None,
+        None,
+        None,
+        now,
+    )
+}
+
+/// The state could not be read, so nothing was changed.
+pub fn read_failed(action: Action, target: impl Into<String>, e: &AwsError) -> ActionRecord {
+    let now = OffsetDateTime::now_utc();
+    record(
+        action,
+        target,
+        failed(e, "reading the current state"),
+        None,
+        None,
+        None,
+        now,
+    )
+}
+
+fn failed(e: &AwsError, while_doing: &str) -> Outcome {
+    Outcome::Failed {
+        error: format!("{while_doing}: {e}"),
+    }
+}
+
+fn record(
+    action: Action,
+    target: impl Into<String>,
+    outcome: Outcome,
+    before: Option<Value>,
+    after: Option<Value>,
+    note: Option<String>,
+    started: OffsetDateTime,
+) -> ActionRecord {
+    let record = ActionRecord {
+        action,
+        target: target.into(),
+        outcome,
+        before,
+        after,
+        note,
+        started_at: rfc3339_millis(started),
+        finished_at: rfc3339_millis(OffsetDateTime::now_utc()),
+    };
+    tracing::info!(
+        action = record.action.name(),
+        target = %record.target,
+        outcome = record.outcome.word(),
+        detail = ?record.outcome,
+        "action"
+    );
+    record
+}
+
+pub fn rfc3339_millis(t: OffsetDateTime) -> String {
+    let ms = t.millisecond();
+    let secs = rfc3339_seconds(t);
+    format!("{}.{ms:03}Z", secs.trim_end_matches('Z'))
+}

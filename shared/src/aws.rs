@@ -1,0 +1,87 @@
+//! AWS clients, built once per cold start from the SDK's own configuration chain, so
+//! `AWS_ENDPOINT_URL[_<SERVICE>]` and `AWS_REGION` point the same code at moto or at AWS.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub iam: aws_sdk_iam::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl Clients {
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            // IAM throttles at a few requests per second per account: retry with backoff, but
+            // within a bound that leaves the invocation time to record what happened.
+            .retry_config(RetryConfig::standard().with_max_attempts(6))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .load()
+            .await;
+        Self::new(&config)
+    }
+
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            iam: aws_sdk_iam::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            ec2: aws_sdk_ec2::Client::new(config),
+            autoscaling: aws_sdk_autoscaling::Client::new(config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
+        }
+    }
+}
+
+/// An AWS call that failed after the SDK's retries: the service's error code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AwsError {
+    pub code: String,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn from_sdk<E>(e: E) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error,
+    {
+        Self {
+            code: e.code().unwrap_or("NoResponse").to_owned(),
+            message: e
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| DisplayErrorContext(&e).to_string()),
+        }
+    }
+
+    pub fn is(&self, code: &str) -> bool {
+        self.code == code
+    }
+}
+
+/// `.map_err(aws)` on any SDK call.
+pub fn aws<E>(e: E) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    AwsError::from_sdk(e)
+}

@@ -1,0 +1,115 @@
+//! Configuration, read once at cold start. A value we cannot read stops the function at init,
+//! loudly, rather than running with a guess.
+
+use std::collections::HashMap;
+
+use crate::protect::{PatternError, ProtectedPrincipals};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub alert_topic_arn: String,
+    pub ledger_table: String,
+    pub protected: ProtectedPrincipals,
+    pub dry_run: bool,
+    pub deactivate_all_keys: bool,
+    pub quarantine_roles: bool,
+    pub respond_to_sample_findings: bool,
+    pub stop_instance: bool,
+    /// How long a claim on an incident holds before a retry may take it over.
+    pub lease_seconds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be set")]
+    Missing(&'static str),
+    #[error("{name} must be true or false, not {value:?}")]
+    NotABool { name: &'static str, value: String },
+    #[error("{name} must be a whole number, not {value:?}")]
+    NotANumber { name: &'static str, value: String },
+    #[error("PROTECTED_PRINCIPALS: {0}")]
+    Protected(#[from] PatternError),
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| {
+            get(name)
+                .map(str::to_owned)
+                .ok_or(ConfigError::Missing(name))
+        };
+        let flag = |name: &'static str| match get(name) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(ConfigError::NotABool {
+                name,
+                value: v.to_owned(),
+            }),
+        };
+        let lease_seconds = match get("LEASE_SECONDS") {
+            None => 300,
+            Some(v) => v.parse().map_err(|_| ConfigError::NotANumber {
+                name: "LEASE_SECONDS",
+                value: v.to_owned(),
+            })?,
+        };
+        Ok(Self {
+            alert_topic_arn: required("ALERT_TOPIC_ARN")?,
+            ledger_table: required("LEDGER_TABLE")?,
+            protected: ProtectedPrincipals::parse(get("PROTECTED_PRINCIPALS").unwrap_or(""))?,
+            dry_run: flag("DRY_RUN")?,
+            deactivate_all_keys: flag("DEACTIVATE_ALL_KEYS")?,
+            quarantine_roles: flag("QUARANTINE_ROLES")?,
+            respond_to_sample_findings: flag("RESPOND_TO_SAMPLE_FINDINGS")?,
+            stop_instance: flag("STOP_INSTANCE")?,
+            lease_seconds,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn safe_defaults() {
+        let c =
+            Config::from_vars(&vars(&[("ALERT_TOPIC_ARN", "t"), ("LEDGER_TABLE", "l")])).unwrap();
+        assert!(!c.dry_run && !c.deactivate_all_keys && !c.quarantine_roles);
+        assert!(!c.respond_to_sample_findings && !c.stop_instance);
+        assert_eq!(c.lease_seconds, 300);
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_read() {
+        assert!(matches!(
+            Config::from_vars(&vars(&[("LEDGER_TABLE", "l")])),
+            Err(ConfigError::Missing("ALERT_TOPIC_ARN"))
+        ));
+        let bad = vars(&[
+            ("ALERT_TOPIC_ARN", "t"),
+            ("LEDGER_TABLE", "l"),
+            ("DRY_RUN", "yes"),
+        ]);
+        assert!(matches!(
+            Config::from_vars(&bad),
+            Err(ConfigError::NotABool {
+                name: "DRY_RUN",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,70 @@
+//! The EventBridge envelope and the event bodies we understand. Parsing never panics: anything
+//! we cannot read becomes an [`EventError`].
+
+pub mod guardduty;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ids::InvalidId;
+
+pub const GUARDDUTY_FINDING: &str = "GuardDuty Finding";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Envelope {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub source: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    pub detail: Value,
+}
+
+/// An event we cannot act on because it is not what it claims to be.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("not an EventBridge event: {0}")]
+    NotAnEnvelope(serde_json::Error),
+    #[error("malformed {detail_type} detail: {source}")]
+    MalformedDetail {
+        detail_type: String,
+        source: serde_json::Error,
+    },
+    #[error("finding {finding} lacks {field}")]
+    MissingField {
+        finding: String,
+        field: &'static str,
+    },
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
+}
+
+pub enum Event {
+    GuardDuty(Box<guardduty::Finding>),
+    /// Any other `detail-type`: the caller decides whether that is ignorable.
+    Other {
+        detail_type: String,
+    },
+}
+
+pub fn parse(event: Value) -> Result<(Envelope, Event), EventError> {
+    let mut envelope: Envelope =
+        serde_json::from_value(event).map_err(EventError::NotAnEnvelope)?;
+    let detail = std::mem::take(&mut envelope.detail);
+    let body = match envelope.detail_type.as_str() {
+        GUARDDUTY_FINDING => Event::GuardDuty(Box::new(serde_json::from_value(detail).map_err(
+            |source| EventError::MalformedDetail {
+                detail_type: envelope.detail_type.clone(),
+                source,
+            },
+        )?)),
+        other => Event::Other {
+            detail_type: other.to_owned(),
+        },
+    };
+    Ok((envelope, body))
+}

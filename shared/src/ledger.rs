@@ -1,0 +1,437 @@
+//! The incident ledger in DynamoDB: one incident per finding, one item per delivery and per action.
+//!
+//! Layout (partition key `pk`, sort key `sk`, both strings):
+//! - `INCIDENT#<id>` / `META`: the incident: what, which resource, status, deliveries, the lease,
+//!   and `cutoff` (the session-revocation time every delivery reuses).
+//! - `INCIDENT#<id>` / `DELIVERY#<nnnn>`: each invocation: request id, new / repeat / duplicate.
+//! - `INCIDENT#<id>` / `ACTION#<nnnn>#<ii>`: each action of that delivery, with the state before.
+//!
+//! Queries: all of an incident = `pk` alone; all incidents of a principal or instance = index
+//! `by-resource` (`resource_pk`, `created_at`); open incidents = sparse index `open`
+//! (`open_pk` = `OPEN`, `created_at`), which a person empties by removing `open_pk` on release.
+//! The lease is a number compared in a condition, not a TTL: nothing in the ledger expires.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::actions::{rfc3339_millis, ActionRecord, Outcome};
+use crate::aws::{aws, AwsError};
+use crate::policy::rfc3339_seconds;
+use crate::signals::{Function, Incident, Target};
+
+pub const BY_RESOURCE_INDEX: &str = "by-resource";
+pub const OPEN_INDEX: &str = "open";
+
+/// Where an incident stands after an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Contained,
+    Failed,
+    Planned,
+    Protected,
+    NotifyOnly,
+    Unsupported,
+    Ignored,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contained => "contained",
+            Self::Failed => "failed",
+            Self::Planned => "planned",
+            Self::Protected => "protected",
+            Self::NotifyOnly => "notify_only",
+            Self::Unsupported => "unsupported",
+            Self::Ignored => "ignored",
+        }
+    }
+
+    /// Incidents a person still has to look at.
+    fn is_open(self) -> bool {
+        !matches!(self, Self::Ignored | Self::Planned)
+    }
+}
+
+/// How this invocation relates to earlier ones for the same incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    New,
+    /// The incident was handled before (GuardDuty re-sent it, or EventBridge/Lambda repeated).
+    Repeat,
+    /// Another invocation holds the incident right now; this one changed nothing.
+    ConcurrentDuplicate,
+}
+
+pub enum Claim {
+    Owned {
+        delivery: u64,
+        kind: Delivery,
+        cutoff: OffsetDateTime,
+        /// The status the last finished invocation wrote, and the one that was notified.
+        previous: Option<String>,
+        notified: Option<String>,
+    },
+    Busy {
+        delivery: u64,
+        owner: String,
+    },
+}
+
+pub struct Ledger {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn pk(incident: &Incident) -> AttributeValue {
+    s(format!("INCIDENT#{}", incident.id))
+}
+
+/// `SET a = :a, …` from pairs, every name behind a placeholder (many are reserved words).
+struct Update {
+    sets: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    fn new() -> Self {
+        Self {
+            sets: Vec::new(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    fn name(&mut self, attr: &str) -> String {
+        let key = format!("#{attr}");
+        self.names.insert(key.clone(), attr.to_owned());
+        key
+    }
+
+    fn value(&mut self, attr: &str, v: AttributeValue) -> String {
+        let key = format!(":{attr}");
+        self.values.insert(key.clone(), v);
+        key
+    }
+
+    fn set(mut self, attr: &str, v: AttributeValue) -> Self {
+        let (k, val) = (self.name(attr), self.value(attr, v));
+        self.sets.push(format!("{k} = {val}"));
+        self
+    }
+
+    /// Written by the first invocation only.
+    fn set_once(mut self, attr: &str, v: AttributeValue) -> Self {
+        let (k, val) = (self.name(attr), self.value(attr, v));
+        self.sets.push(format!("{k} = if_not_exists({k}, {val})"));
+        self
+    }
+
+    fn expression(&mut self) -> String {
+        let one = self.value("one", n(1));
+        let deliveries = self.name("deliveries");
+        format!("SET {} ADD {deliveries} {one}", self.sets.join(", "))
+    }
+}
+
+impl Ledger {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn describe(
+        incident: &Incident,
+        target: Option<&Target>,
+        function: Function,
+        now: &str,
+    ) -> Update {
+        let mut u = Update::new()
+            .set("incident_id", s(incident.id.as_str()))
+            .set("function", s(function.name()))
+            .set("finding_type", s(&incident.kind))
+            .set("title", s(&incident.title))
+            .set("severity", n(incident.severity))
+            .set("last_count", n(incident.count))
+            .set("updated_at", s(now))
+            .set_once("created_at", s(now));
+        if let Some(a) = &incident.account {
+            u = u.set("account", s(a.as_str()));
+        }
+        if let Some(r) = &incident.region {
+            u = u.set("region", s(r));
+        }
+        if let Some(t) = target {
+            u = u
+                .set("target", s(serde_json::to_string(t).unwrap_or_default()))
+                .set("resource_pk", s(format!("RESOURCE#{}", t.resource_key())));
+        }
+        u
+    }
+
+    /// Claim the incident for this invocation, or learn who holds it. The condition makes
+    /// concurrent duplicates end with exactly one owner; an expired lease (a crashed
+    /// invocation) can be taken over.
+    pub async fn claim(
+        &self,
+        incident: &Incident,
+        target: &Target,
+        function: Function,
+        request_id: &str,
+        lease_seconds: u64,
+        now: OffsetDateTime,
+    ) -> Result<Claim, AwsError> {
+        let stamp = rfc3339_millis(now);
+        let mut u = Self::describe(incident, Some(target), function, &stamp)
+            .set_once("cutoff", s(rfc3339_seconds(now)))
+            .set("lease_owner", s(request_id))
+            .set(
+                "lease_expires",
+                n(now.unix_timestamp() as u64 + lease_seconds),
+            );
+        let now_key = u.value("now_epoch", n(now.unix_timestamp()));
+        let lease = u.name("lease_expires");
+        let condition = format!("attribute_not_exists({lease}) OR {lease} < {now_key}");
+        let expression = u.expression();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(incident))
+            .key("sk", s("META"))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(aws);
+        match result {
+            Ok(out) => {
+                let item = out.attributes().cloned().unwrap_or_default();
+                let delivery = number(&item, "deliveries");
+                let cutoff = string(&item, "cutoff")
+                    .and_then(|c| OffsetDateTime::parse(&c, &Rfc3339).ok())
+                    .unwrap_or(now);
+                let previous = string(&item, "status");
+                let kind = if delivery > 1 {
+                    Delivery::Repeat
+                } else {
+                    Delivery::New
+                };
+                self.put_delivery(incident, delivery, request_id, kind, &stamp)
+                    .await?;
+                Ok(Claim::Owned {
+                    delivery,
+                    kind,
+                    cutoff,
+                    previous,
+                    notified: string(&item, "notified_status"),
+                })
+            }
+            Err(e) if e.is("ConditionalCheckFailedException") => {
+                let (delivery, owner) = self.count_delivery(incident).await?;
+                self.put_delivery(
+                    incident,
+                    delivery,
+                    request_id,
+                    Delivery::ConcurrentDuplicate,
+                    &stamp,
+                )
+                .await?;
+                Ok(Claim::Busy { delivery, owner })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn count_delivery(&self, incident: &Incident) -> Result<(u64, String), AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(incident))
+            .key("sk", s("META"))
+            .update_expression("ADD deliveries :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(aws)?;
+        let item = out.attributes().cloned().unwrap_or_default();
+        Ok((
+            number(&item, "deliveries"),
+            string(&item, "lease_owner").unwrap_or_default(),
+        ))
+    }
+
+    async fn put_delivery(
+        &self,
+        incident: &Incident,
+        delivery: u64,
+        request_id: &str,
+        kind: Delivery,
+        at: &str,
+    ) -> Result<(), AwsError> {
+        let kind = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", pk(incident))
+            .item("sk", s(format!("DELIVERY#{delivery:04}")))
+            .item("request_id", s(request_id))
+            .item("delivery", n(delivery))
+            .item("kind", s(kind))
+            .item("finding_count", n(incident.count))
+            .item("at", s(at))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(())
+    }
+
+    /// Record the actions of this delivery and the incident's new status, and release the lease.
+    pub async fn finish(
+        &self,
+        incident: &Incident,
+        delivery: u64,
+        request_id: &str,
+        status: Status,
+        actions: &[ActionRecord],
+        notified: Option<Status>,
+    ) -> Result<(), AwsError> {
+        let puts = actions.iter().enumerate().map(|(i, a)| {
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", pk(incident))
+                .item("sk", s(format!("ACTION#{delivery:04}#{i:02}")))
+                .item("action", s(a.action.name()))
+                .item("target", s(&a.target))
+                .item("outcome", s(a.outcome.word()))
+                .item("started_at", s(&a.started_at))
+                .item("finished_at", s(&a.finished_at))
+                .item("request_id", s(request_id))
+                .item("delivery", n(delivery));
+            match &a.outcome {
+                Outcome::Skipped { reason } => put = put.item("reason", s(reason)),
+                Outcome::Failed { error } => put = put.item("error", s(error)),
+                Outcome::Succeeded | Outcome::Planned => {}
+            }
+            for (name, v) in [("before", &a.before), ("after", &a.after)] {
+                if let Some(v) = v {
+                    put = put.item(name, s(v.to_string()));
+                }
+            }
+            if let Some(note) = &a.note {
+                put = put.item("note", s(note));
+            }
+            put.send()
+        });
+        for r in futures::future::join_all(puts).await {
+            r.map_err(aws)?;
+        }
+        let now = rfc3339_millis(OffsetDateTime::now_utc());
+        let mut u = Update::new()
+            .set("status", s(status.as_str()))
+            .set("updated_at", s(&now))
+            .set("last_request_id", s(request_id))
+            .set("lease_expires", n(0));
+        if status.is_open() {
+            u = u.set("open_pk", s("OPEN"));
+        }
+        if let Some(notified) = notified {
+            u = u.set("notified_status", s(notified.as_str()));
+        }
+        let expression = format!("SET {}", u.sets.join(", "));
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(incident))
+            .key("sk", s("META"))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(())
+    }
+
+    /// An incident we decided not to act on (ignored, protected, notify-only): recorded with its
+    /// reason. Returns the delivery number, so only the first delivery notifies.
+    pub async fn note(
+        &self,
+        incident: &Incident,
+        target: Option<&Target>,
+        function: Function,
+        request_id: &str,
+        status: Status,
+        reason: &str,
+    ) -> Result<u64, AwsError> {
+        let now = rfc3339_millis(OffsetDateTime::now_utc());
+        let mut u = Self::describe(incident, target, function, &now)
+            .set("status", s(status.as_str()))
+            .set("reason", s(reason))
+            .set("last_request_id", s(request_id));
+        if status.is_open() {
+            u = u.set("open_pk", s("OPEN"));
+        }
+        let expression = u.expression();
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(incident))
+            .key("sk", s("META"))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(aws)?;
+        let delivery = out.attributes().map_or(1, |i| number(i, "deliveries"));
+        let kind = if delivery > 1 {
+            Delivery::Repeat
+        } else {
+            Delivery::New
+        };
+        self.put_delivery(incident, delivery, request_id, kind, &now)
+            .await?;
+        Ok(delivery)
+    }
+}
+
+fn string(item: &HashMap<String, AttributeValue>, key: &str) -> Option<String> {
+    item.get(key).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn number(item: &HashMap<String, AttributeValue>, key: &str) -> u64 {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,21 @@
+//! cordon: contain compromised AWS credentials and instances.
+//!
+//! events -> signals -> playbooks -> actions -> records (ledger, notification, logs).
+
+pub mod actions;
+pub mod aws;
+pub mod config;
+pub mod events;
+pub mod ids;
+pub mod lambda;
+pub mod ledger;
+pub mod notify;
+pub mod playbooks;
+pub mod policy;
+pub mod protect;
+pub mod responder;
+pub mod signals;
+pub mod telemetry;
+
+pub use responder::{Report, Responder, ResponseError};
+pub use signals::Function;

@@ -1,0 +1,472 @@
+//! One invocation, start to end: event -> signal -> safety checks -> claim -> playbook -> ledger
+//! -> notification -> response. Both Lambda functions are this, with a different [`Function`].
+
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::actions::iam::IamActions;
+use crate::actions::{ActionRecord, Outcome};
+use crate::aws::{aws, AwsError, Clients};
+use crate::config::{Config, ConfigError};
+use crate::events::EventError;
+use crate::ids::{AccountId, IncidentId, InvalidId};
+use crate::ledger::{Claim, Delivery, Ledger, Status};
+use crate::notify;
+use crate::playbooks::credentials;
+use crate::protect::Pattern;
+use crate::signals::{self, Flags, Function, Incident, Principal, Signal, Target};
+
+/// Everything built once per cold start.
+pub struct Responder {
+    function: Function,
+    config: Config,
+    clients: Clients,
+    account: AccountId,
+    iam: IamActions,
+    ledger: Ledger,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot learn our own identity (sts:GetCallerIdentity): {0}")]
+    Identity(AwsError),
+    #[error("our own identity: {0}")]
+    Account(#[from] InvalidId),
+}
+
+/// What the invocation returns: every action with its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub function: &'static str,
+    pub incident_id: Option<IncidentId>,
+    pub finding_type: Option<String>,
+    pub target: Option<Target>,
+    /// `None` when another invocation was handling the same incident.
+    pub status: Option<Status>,
+    pub delivery: Option<Delivery>,
+    pub delivery_number: Option<u64>,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub notified: bool,
+    pub actions: Vec<ActionRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseError {
+    #[error("bad event: {0}")]
+    BadEvent(#[from] EventError),
+    #[error("containment of incident {incident} failed: {failures}")]
+    ContainmentFailed {
+        incident: IncidentId,
+        failures: String,
+        report: Box<Report>,
+    },
+    #[error("incident {incident}: the ledger could not be written ({error}); containment ran, the retry records it")]
+    Ledger {
+        incident: IncidentId,
+        error: AwsError,
+        report: Box<Report>,
+    },
+    #[error("incident {incident}: the notification could not be sent ({error})")]
+    Notify {
+        incident: IncidentId,
+        error: AwsError,
+        report: Box<Report>,
+    },
+}
+
+impl ResponseError {
+    pub fn report(&self) -> Option<&Report> {
+        match self {
+            Self::BadEvent(_) => None,
+            Self::ContainmentFailed { report, .. }
+            | Self::Ledger { report, .. }
+            | Self::Notify { report, .. } => Some(report),
+        }
+    }
+}
+
+impl From<ResponseError> for lambda_runtime::Diagnostic {
+    fn from(e: ResponseError) -> Self {
+        let error_type = match &e {
+            ResponseError::BadEvent(_) => "BadEvent",
+            ResponseError::ContainmentFailed { .. } => "ContainmentFailed",
+            ResponseError::Ledger { .. } => "LedgerUnavailable",
+            ResponseError::Notify { .. } => "NotificationFailed",
+        };
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl Responder {
+    pub async fn from_env(function: Function) -> Result<Self, InitError> {
+        let config = Config::from_env()?;
+        let clients = Clients::from_env().await;
+        Self::new(function, config, clients).await
+    }
+
+    /// Learns the account and the function's own role, which joins the protected principals.
+    pub async fn new(
+        function: Function,
+        mut config: Config,
+        clients: Clients,
+    ) -> Result<Self, InitError> {
+        let me = clients
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| InitError::Identity(aws(e)))?;
+        let account = AccountId::parse(me.account().unwrap_or_default())?;
+        if let Some(own_role) = me.arn().and_then(Pattern::from_caller_arn) {
+            config.protected.add(own_role);
+        }
+        Ok(Self {
+            function,
+            iam: IamActions::new(clients.iam.clone(), &account),
+            ledger: Ledger::new(clients.dynamodb.clone(), config.ledger_table.clone()),
+            config,
+            clients,
+            account,
+        })
+    }
+
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    pub async fn handle(&self, event: Value, request_id: &str) -> Result<Report, ResponseError> {
+        let flags = Flags {
+            respond_to_sample_findings: self.config.respond_to_sample_findings,
+        };
+        let signal = signals::from_event(self.function, event, &flags).inspect_err(|e| {
+            tracing::warn!(error = %e, "bad event");
+        })?;
+        let report = Report {
+            function: self.function.name(),
+            incident_id: None,
+            finding_type: None,
+            target: None,
+            status: None,
+            delivery: None,
+            delivery_number: None,
+            dry_run: self.config.dry_run,
+            reason: None,
+            notified: false,
+            actions: Vec::new(),
+        };
+        let (incident, target) = match signal {
+            Signal::Ignore {
+                incident: None,
+                reason,
+            } => {
+                tracing::info!(%reason, "ignored");
+                return Ok(Report {
+                    status: Some(Status::Ignored),
+                    reason: Some(reason),
+                    ..report
+                });
+            }
+            Signal::Ignore {
+                incident: Some(incident),
+                reason,
+            } => {
+                return self
+                    .decline(report, &incident, None, request_id, Status::Ignored, reason)
+                    .await
+            }
+            Signal::Respond { incident, target } => (incident, target),
+        };
+        let report = Report {
+            incident_id: Some(incident.id.clone()),
+            finding_type: Some(incident.kind.clone()),
+            target: Some(target.clone()),
+            ..report
+        };
+        if let Some((status, reason)) = self.refusal(&incident, &target) {
+            return self
+                .decline(report, &incident, Some(&target), request_id, status, reason)
+                .await;
+        }
+        self.respond(report, &incident, &target, request_id).await
+    }
+
+    /// Why this target must not be touched, checked before any change.
+    fn refusal(&self, incident: &Incident, target: &Target) -> Option<(Status, String)> {
+        if let Some(other) = incident.account.as_ref().filter(|a| **a != self.account) {
+            // A delegated administrator receives its members' findings: a same-named principal
+            // here is not the one the finding is about.
+            return Some((
+                Status::Ignored,
+                format!(
+                    "the finding is about account {other}; this deployment acts in {} only",
+                    self.account
+                ),
+            ));
+        }
+        let Target::Credentials { principal, .. } = target else {
+            return None;
+        };
+        if let Some(p) = self
+            .config
+            .protected
+            .protecting(Some(&self.account), principal)
+        {
+            return Some((
+                Status::Protected,
+                format!("{} is protected by {p}", principal.describe()),
+            ));
+        }
+        match principal {
+            Principal::Root => Some((
+                Status::NotifyOnly,
+                "root credentials cannot be contained by IAM policy; a person must act".to_owned(),
+            )),
+            Principal::Unsupported(kind) => Some((
+                Status::Unsupported,
+                format!("cordon does not contain {kind} principals; nothing was changed"),
+            )),
+            Principal::User(_) | Principal::Role(_) => None,
+        }
+    }
+
+    /// Record (and on first sight, notify) an incident we do not act on.
+    async fn decline(
+        &self,
+        report: Report,
+        incident: &Incident,
+        target: Option<&Target>,
+        request_id: &str,
+        status: Status,
+        reason: String,
+    ) -> Result<Report, ResponseError> {
+        tracing::info!(incident = %incident.id, status = status.as_str(), %reason, "not acting");
+        let mut report = Report {
+            incident_id: Some(incident.id.clone()),
+            finding_type: Some(incident.kind.clone()),
+            status: Some(status),
+            reason: Some(reason.clone()),
+            ..report
+        };
+        let delivery = self
+            .ledger
+            .note(incident, target, self.function, request_id, status, &reason)
+            .await
+            .map_err(|error| ResponseError::Ledger {
+                incident: incident.id.clone(),
+                error,
+                report: Box::new(report.clone()),
+            })?;
+        report.delivery_number = Some(delivery);
+        report.delivery = Some(if delivery > 1 {
+            Delivery::Repeat
+        } else {
+            Delivery::New
+        });
+        if status != Status::Ignored && delivery == 1 {
+            let message = notify::compose(
+                incident,
+                target,
+                status,
+                self.config.dry_run,
+                Some(&reason),
+                &[],
+            );
+            self.publish(incident, &message, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn respond(
+        &self,
+        mut report: Report,
+        incident: &Incident,
+        target: &Target,
+        request_id: &str,
+    ) -> Result<Report, ResponseError> {
+        let now = OffsetDateTime::now_utc();
+        let claim = self
+            .ledger
+            .claim(
+                incident,
+                target,
+                self.function,
+                request_id,
+                self.config.lease_seconds,
+                now,
+            )
+            .await;
+        let (delivery, kind, cutoff, notified) = match claim {
+            Ok(Claim::Owned {
+                delivery,
+                kind,
+                cutoff,
+                notified,
+                ..
+            }) => (Some(delivery), kind, cutoff, notified),
+            Ok(Claim::Busy { delivery, owner }) => {
+                tracing::info!(incident = %incident.id, %owner, "another invocation is handling this incident");
+                return Ok(Report {
+                    delivery: Some(Delivery::ConcurrentDuplicate),
+                    delivery_number: Some(delivery),
+                    reason: Some(format!(
+                        "invocation {owner} is handling this incident; nothing was changed"
+                    )),
+                    ..report
+                });
+            }
+            // Containment beats bookkeeping: act now, fail afterwards so the retry records it.
+            Err(e) => {
+                tracing::error!(incident = %incident.id, error = %e, "ledger unavailable; containing anyway");
+                report.actions = self.run_playbook(incident, target, now).await;
+                report.status = Some(status_of(&report.actions, self.config.dry_run));
+                return Err(ResponseError::Ledger {
+                    incident: incident.id.clone(),
+                    error: e,
+                    report: Box::new(report),
+                });
+            }
+        };
+        report.delivery = Some(kind);
+        report.delivery_number = delivery;
+        report.actions = self.run_playbook(incident, target, cutoff).await;
+        let status = status_of(&report.actions, self.config.dry_run);
+        report.status = Some(status);
+
+        // A repeat that had to change something found drift: a key re-activated, a policy removed.
+        let drift = kind == Delivery::Repeat
+            && report
+                .actions
+                .iter()
+                .any(|a| a.outcome == Outcome::Succeeded);
+        if drift {
+            report.reason = Some("repeat delivery found drift and re-applied it".to_owned());
+        }
+        let should_notify =
+            status == Status::Failed || drift || notified.as_deref() != Some(status.as_str());
+        let mut notify_error = None;
+        if should_notify {
+            let message = notify::compose(
+                incident,
+                Some(target),
+                status,
+                self.config.dry_run,
+                report.reason.as_deref(),
+                &report.actions,
+            );
+            if let Err(e) = self.publish(incident, &message, &mut report).await {
+                notify_error = Some(e);
+            }
+        }
+        let delivery = delivery.unwrap_or_default();
+        let recorded = self
+            .ledger
+            .finish(
+                incident,
+                delivery,
+                request_id,
+                status,
+                &report.actions,
+                report.notified.then_some(status),
+            )
+            .await;
+        if let Err(error) = recorded {
+            return Err(ResponseError::Ledger {
+                incident: incident.id.clone(),
+                error,
+                report: Box::new(report),
+            });
+        }
+        let failures: Vec<String> = report
+            .actions
+            .iter()
+            .filter_map(|a| match &a.outcome {
+                Outcome::Failed { error } => {
+                    Some(format!("{} {}: {error}", a.action.name(), a.target))
+                }
+                _ => None,
+            })
+            .collect();
+        if !failures.is_empty() {
+            return Err(ResponseError::ContainmentFailed {
+                incident: incident.id.clone(),
+                failures: failures.join("; "),
+                report: Box::new(report),
+            });
+        }
+        if let Some(e) = notify_error {
+            return Err(e);
+        }
+        Ok(report)
+    }
+
+    async fn run_playbook(
+        &self,
+        incident: &Incident,
+        target: &Target,
+        cutoff: OffsetDateTime,
+    ) -> Vec<ActionRecord> {
+        match target {
+            Target::Credentials {
+                principal,
+                access_key,
+            } => {
+                let opts = credentials::Options {
+                    dry_run: self.config.dry_run,
+                    deactivate_all_keys: self.config.deactivate_all_keys,
+                    quarantine_roles: self.config.quarantine_roles,
+                };
+                credentials::contain(
+                    &self.iam,
+                    principal,
+                    access_key.as_ref(),
+                    &incident.id,
+                    cutoff,
+                    &opts,
+                )
+                .await
+            }
+            Target::Instance { .. } => Vec::new(),
+        }
+    }
+
+    async fn publish(
+        &self,
+        incident: &Incident,
+        message: &notify::Message,
+        report: &mut Report,
+    ) -> Result<(), ResponseError> {
+        match notify::publish(&self.clients.sns, &self.config.alert_topic_arn, message).await {
+            Ok(()) => {
+                report.notified = true;
+                tracing::info!(incident = %incident.id, subject = %message.subject, "notified");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(incident = %incident.id, %error, "notification failed");
+                Err(ResponseError::Notify {
+                    incident: incident.id.clone(),
+                    error,
+                    report: Box::new(report.clone()),
+                })
+            }
+        }
+    }
+}
+
+fn status_of(actions: &[ActionRecord], dry_run: bool) -> Status {
+    if actions.iter().any(ActionRecord::failed) {
+        Status::Failed
+    } else if dry_run {
+        Status::Planned
+    } else {
+        Status::Contained
+    }
+}

@@ -1,0 +1,236 @@
+//! From a parsed event to what a function should do about it: which incident, which principal or
+//! instance, or why it ignores the event. Pure: no AWS calls, no configuration beyond flags.
+
+use serde::Serialize;
+
+use crate::events::{self, guardduty::Finding, Envelope, Event, EventError};
+use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId, InstanceId};
+
+/// Which Lambda function is asking: each handles its own kind of target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Function {
+    QuarantineCredentials,
+    IsolateInstance,
+}
+
+impl Function {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::QuarantineCredentials => "quarantine-credentials",
+            Self::IsolateInstance => "isolate-instance",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "name", rename_all = "snake_case")]
+pub enum Principal {
+    User(IamName),
+    Role(IamName),
+    Root,
+    /// FederatedUser, AWSService, AWSAccount and whatever GuardDuty adds next: never guessed at.
+    Unsupported(String),
+}
+
+impl Principal {
+    /// What a person reads: `IAM user alice`, `role web-app`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::User(n) => format!("IAM user {n}"),
+            Self::Role(n) => format!("role {n}"),
+            Self::Root => "root user".to_owned(),
+            Self::Unsupported(kind) => format!("{kind} principal"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    /// The finding type, e.g. `UnauthorizedAccess:IAMUser/TorIPCaller`.
+    pub kind: String,
+    pub title: String,
+    pub severity: f64,
+    /// The account the finding is about (a delegated admin also receives its members' findings).
+    pub account: Option<AccountId>,
+    pub region: Option<String>,
+    /// GuardDuty's occurrence count: it rises on each re-sent copy of the same finding.
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    Credentials {
+        principal: Principal,
+        access_key: Option<AccessKeyId>,
+    },
+    Instance {
+        instance: InstanceId,
+    },
+}
+
+impl Target {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Credentials {
+                principal,
+                access_key: Some(key),
+            } => format!("{} (key {})", principal.describe(), key.redacted()),
+            Self::Credentials { principal, .. } => principal.describe(),
+            Self::Instance { instance } => format!("instance {instance}"),
+        }
+    }
+
+    /// The ledger's index key for "all incidents of this principal or instance".
+    pub fn resource_key(&self) -> String {
+        match self {
+            Self::Credentials { principal, .. } => match principal {
+                Principal::User(n) => format!("user/{n}"),
+                Principal::Role(n) => format!("role/{n}"),
+                Principal::Root => "root".to_owned(),
+                Principal::Unsupported(kind) => format!("unsupported/{kind}"),
+            },
+            Self::Instance { instance } => format!("instance/{instance}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Signal {
+    Respond {
+        incident: Incident,
+        target: Target,
+    },
+    /// Recorded and answered, but nothing is touched.
+    Ignore {
+        incident: Option<Incident>,
+        reason: String,
+    },
+}
+
+pub struct Flags {
+    pub respond_to_sample_findings: bool,
+}
+
+const INSTANCE_CREDENTIAL_EXFILTRATION: &str =
+    "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration";
+
+pub fn from_event(
+    function: Function,
+    event: serde_json::Value,
+    flags: &Flags,
+) -> Result<Signal, EventError> {
+    let (envelope, event) = events::parse(event)?;
+    match event {
+        Event::GuardDuty(finding) => from_finding(function, &envelope, &finding, flags),
+        Event::Other { detail_type } => Ok(Signal::Ignore {
+            incident: None,
+            reason: format!("{} does not handle {detail_type:?} events", function.name()),
+        }),
+    }
+}
+
+fn from_finding(
+    function: Function,
+    envelope: &Envelope,
+    finding: &Finding,
+    flags: &Flags,
+) -> Result<Signal, EventError> {
+    let incident = Incident {
+        id: IncidentId::parse(&finding.id)?,
+        kind: finding.finding_type.clone(),
+        title: finding.title.clone().unwrap_or_default(),
+        severity: finding.severity.unwrap_or(0.0),
+        account: finding
+            .account_id
+            .as_deref()
+            .or(envelope.account.as_deref())
+            .map(AccountId::parse)
+            .transpose()?,
+        region: finding.region.clone().or_else(|| envelope.region.clone()),
+        count: finding.service.count.unwrap_or(1),
+    };
+    let ignore = |reason: String| {
+        Ok(Signal::Ignore {
+            incident: Some(incident.clone()),
+            reason,
+        })
+    };
+    if finding.is_sample() && !flags.respond_to_sample_findings {
+        return ignore("sample finding (RESPOND_TO_SAMPLE_FINDINGS is off)".to_owned());
+    }
+    let missing = |field| EventError::MissingField {
+        finding: finding.id.chars().take(128).collect(),
+        field,
+    };
+    let target = match function {
+        Function::QuarantineCredentials => {
+            if finding.resource_type() != "AccessKey" {
+                return ignore(format!(
+                    "resource type {:?} is not an access key",
+                    finding.resource_type()
+                ));
+            }
+            let details = finding
+                .resource
+                .access_key_details
+                .as_ref()
+                .ok_or_else(|| missing("resource.accessKeyDetails"))?;
+            credentials_target(details)
+                .map_err(|e| e.unwrap_or_else(|| missing("resource.accessKeyDetails.userName")))?
+        }
+        Function::IsolateInstance => {
+            let credential_theft = finding
+                .finding_type
+                .starts_with(INSTANCE_CREDENTIAL_EXFILTRATION);
+            if finding.resource_type() != "Instance" && !credential_theft {
+                return ignore(format!(
+                    "resource type {:?} is not an instance",
+                    finding.resource_type()
+                ));
+            }
+            let id = finding
+                .resource
+                .instance_details
+                .as_ref()
+                .and_then(|d| d.instance_id.as_deref())
+                .ok_or_else(|| missing("resource.instanceDetails.instanceId"))?;
+            Target::Instance {
+                instance: InstanceId::parse(id)?,
+            }
+        }
+    };
+    Ok(Signal::Respond { incident, target })
+}
+
+/// `Err(None)` means a required field is absent; the caller names it.
+fn credentials_target(
+    details: &events::guardduty::AccessKeyDetails,
+) -> Result<Target, Option<EventError>> {
+    let key = details
+        .access_key_id
+        .as_deref()
+        .map(AccessKeyId::parse)
+        .transpose()
+        .map_err(|e| Some(e.into()))?;
+    let name = || -> Result<IamName, Option<EventError>> {
+        let raw = details.user_name.as_deref().ok_or(None)?;
+        IamName::parse(raw).map_err(|e| Some(e.into()))
+    };
+    let principal = match details.user_type.as_deref().unwrap_or("") {
+        "IAMUser" => Principal::User(name()?),
+        "AssumedRole" => Principal::Role(name()?),
+        "Root" => Principal::Root,
+        other => Principal::Unsupported(if other.is_empty() {
+            "unknown".to_owned()
+        } else {
+            other.chars().take(64).collect()
+        }),
+    };
+    Ok(Target::Credentials {
+        principal,
+        access_key: key,
+    })
+}
