@@ -233,7 +233,7 @@ impl IamActions {
                 (attached, i.map_err(aws)?.policy_names().to_vec())
             }
         };
-        let in_place = attached.iter().any(|a| *a == self.policy_arn)
+        let in_place = attached.contains(&self.policy_arn)
             || inline.iter().any(|n| n == policy::FALLBACK_POLICY_NAME);
         Ok(Observed {
             in_place,
