@@ -35,10 +35,18 @@ pub fn compose(
         Status::Unsupported => "cannot contain",
         Status::Ignored => "ignored",
     };
-    let subject = truncate(
-        &ascii(&format!("[cordon] {verb} {what}: {}", incident.kind)),
-        MAX_SUBJECT,
-    );
+    // The full subject if it fits, else without the key id, else cut.
+    let short = target.map_or_else(|| what.clone(), Target::describe_briefly);
+    let subject = [&what, &short]
+        .iter()
+        .map(|w| ascii(&format!("[cordon] {verb} {w}: {}", incident.kind)))
+        .find(|s| s.len() <= MAX_SUBJECT)
+        .unwrap_or_else(|| {
+            truncate(
+                &ascii(&format!("[cordon] {verb} {short}: {}", incident.kind)),
+                MAX_SUBJECT,
+            )
+        });
 
     let mut body = String::new();
     let mut line = |s: String| {

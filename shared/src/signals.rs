@@ -78,6 +78,13 @@ impl Target {
                 principal,
                 access_key: Some(key),
             } => format!("{} (key {})", principal.describe(), key.redacted()),
+            _ => self.describe_briefly(),
+        }
+    }
+
+    /// Without the key id, for where space is short.
+    pub fn describe_briefly(&self) -> String {
+        match self {
             Self::Credentials { principal, .. } => principal.describe(),
             Self::Instance { instance } => format!("instance {instance}"),
         }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use cordon::aws::Clients;
 use cordon::config::Config;
@@ -25,8 +25,8 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// moto server, started for this process and stopped when it exits: moto runs under a small
-/// Python parent that kills it as soon as our end of its stdin closes, even if we crash.
+/// moto server (`tests/moto_server.py`), started for this process; it stops as soon as our end
+/// of its stdin closes, so it never outlives us, even if we crash.
 pub struct Moto {
     pub endpoint: String,
     _process: Child,
@@ -38,19 +38,20 @@ impl Moto {
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join(".venv/bin/python"));
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let script = format!(
-            "import sys\nfrom moto.server import ThreadedMotoServer\n\
-             s = ThreadedMotoServer(ip_address='127.0.0.1', port={port}, verbose=False)\n\
-             s.start()\nprint('ready', flush=True)\nsys.stdin.read()\ns.stop()\n"
-        );
         let mut process = Command::new(&python)
-            .args(["-c", &script])
+            .arg(repo_root().join("tests/moto_server.py"))
+            .arg(port.to_string())
             .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start moto with {} ({e}); run `make venv`", python.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot start moto with {} ({e}); run `make venv`",
+                    python.display()
+                )
+            })?;
         let stdout = process.stdout.take().ok_or("no stdout")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
@@ -105,12 +106,24 @@ pub fn sdk_config(endpoint: &str, attempts: u32) -> SdkConfig {
 /// A name no other test in this run uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The ledger table as template.yaml defines it.
-pub async fn create_ledger_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), BoxError> {
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+pub async fn create_ledger_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<(), BoxError> {
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+    };
     let attr = |n: &str| {
         AttributeDefinition::builder()
             .attribute_name(n)
@@ -122,7 +135,11 @@ pub async fn create_ledger_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> 
             .index_name(name)
             .key_schema(key(pk, KeyType::Hash)?)
             .key_schema(key("created_at", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build()?)
     };
     ddb.create_table()
@@ -182,7 +199,10 @@ impl Deployment {
             .send()
             .await?
             .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
             .ok_or("no queue arn")?;
         clients
             .sns
@@ -231,7 +251,11 @@ impl Deployment {
             for m in out.messages() {
                 all.push(serde_json::from_str(m.body().unwrap_or("null"))?);
                 if let Some(h) = m.receipt_handle() {
-                    sqs.delete_message().queue_url(&self.queue_url).receipt_handle(h).send().await?;
+                    sqs.delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(h)
+                        .send()
+                        .await?;
                 }
             }
         }
@@ -241,11 +265,17 @@ impl Deployment {
 /// A sample event from `events/`.
 pub fn event(name: &str) -> Result<Value, BoxError> {
     let path = repo_root().join("events").join(name);
-    Ok(serde_json::from_str(&std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?)?)
+    Ok(serde_json::from_str(
+        &std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+    )?)
 }
 
 /// An IAM user with `keys` access keys; returns their ids.
-pub async fn seed_user(iam: &aws_sdk_iam::Client, name: &str, keys: usize) -> Result<Vec<String>, BoxError> {
+pub async fn seed_user(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    keys: usize,
+) -> Result<Vec<String>, BoxError> {
     iam.create_user().user_name(name).send().await?;
     let mut ids = Vec::new();
     for _ in 0..keys {
@@ -266,7 +296,10 @@ pub async fn seed_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<(), BoxE
 }
 
 /// Status of each of a user's keys, by id.
-pub async fn key_statuses(iam: &aws_sdk_iam::Client, user: &str) -> Result<Vec<(String, String)>, BoxError> {
+pub async fn key_statuses(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> Result<Vec<(String, String)>, BoxError> {
     let out = iam.list_access_keys().user_name(user).send().await?;
     Ok(out
         .access_key_metadata()
@@ -274,7 +307,9 @@ pub async fn key_statuses(iam: &aws_sdk_iam::Client, user: &str) -> Result<Vec<(
         .map(|k| {
             (
                 k.access_key_id().unwrap_or_default().to_owned(),
-                k.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                k.status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
             )
         })
         .collect())
@@ -285,18 +320,25 @@ pub async fn ledger_items(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
     incident: &str,
-) -> Result<Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>, BoxError> {
+) -> Result<Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>, BoxError>
+{
     let out = ddb
         .query()
         .table_name(table)
         .key_condition_expression("pk = :pk")
-        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("INCIDENT#{incident}")))
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("INCIDENT#{incident}")),
+        )
         .send()
         .await?;
     Ok(out.items().to_vec())
 }
 
-pub fn attr<'a>(item: &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>, key: &str) -> &'a str {
+pub fn attr<'a>(
+    item: &'a std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    key: &str,
+) -> &'a str {
     item.get(key)
         .and_then(|v| v.as_s().ok().or_else(|| v.as_n().ok()))
         .map_or("", String::as_str)
