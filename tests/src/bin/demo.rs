@@ -1,0 +1,414 @@
+//! `make demo`: moto server, a seeded account, the sample events of `events/` invoked through the
+//! real Lambda runtime path (`cargo lambda watch` + `cargo lambda invoke`), and a report of what
+//! changed. Exits non-zero unless the account ends as expected.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use integration_tests::{
+    attr, key_statuses, ledger_items, repo_root, seed_role, seed_user, BoxError, Deployment, Moto,
+    ACCOUNT,
+};
+use serde_json::Value;
+
+/// Stops `cargo lambda watch` (and the functions it runs) when the demo ends, however it ends.
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cargo_lambda() -> PathBuf {
+    std::env::var("CARGO_LAMBDA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".venv/bin/cargo-lambda"))
+}
+
+struct Demo {
+    port: u16,
+    dir: PathBuf,
+    failures: Vec<String>,
+}
+
+impl Demo {
+    /// Invoke `function` with `event` through the emulated Lambda control plane.
+    fn invoke(&self, function: &str, name: &str, event: &Value) -> Result<(bool, Value), BoxError> {
+        let file = self.dir.join(name);
+        std::fs::write(&file, serde_json::to_vec_pretty(event)?)?;
+        let out = Command::new(cargo_lambda())
+            .args([
+                "lambda",
+                "invoke",
+                function,
+                "--output-format",
+                "json",
+                "-A",
+                "127.0.0.1",
+            ])
+            .args(["-P", &self.port.to_string(), "--data-file"])
+            .arg(&file)
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| {
+            Value::String(
+                format!("{}{}", text, String::from_utf8_lossy(&out.stderr))
+                    .trim()
+                    .to_owned(),
+            )
+        });
+        Ok((out.status.success(), body))
+    }
+
+    fn expect(&mut self, ok: bool, what: &str) {
+        println!("  [{}] {what}", if ok { "ok" } else { "FAIL" });
+        if !ok {
+            self.failures.push(what.to_owned());
+        }
+    }
+}
+
+fn summary(report: &Value) -> String {
+    let actions: Vec<String> = report["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            format!(
+                "{} {} -> {}{}",
+                a["action"].as_str().unwrap_or("?"),
+                a["target"].as_str().unwrap_or("?"),
+                a["outcome"].as_str().unwrap_or("?"),
+                a["reason"]
+                    .as_str()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    format!(
+        "status={} delivery={}{}\n      {}",
+        report["status"].as_str().unwrap_or("-"),
+        report["delivery"].as_str().unwrap_or("-"),
+        report["reason"]
+            .as_str()
+            .map(|r| format!(" reason=\"{r}\""))
+            .unwrap_or_default(),
+        if actions.is_empty() {
+            "(no actions)".to_owned()
+        } else {
+            actions.join("\n      ")
+        }
+    )
+}
+
+async fn user_state(iam: &aws_sdk_iam::Client, user: &str) -> Result<String, BoxError> {
+    let keys = key_statuses(iam, user).await?;
+    let attached = iam
+        .list_attached_user_policies()
+        .user_name(user)
+        .send()
+        .await?;
+    let inline = iam.list_user_policies().user_name(user).send().await?;
+    let tags = iam.list_user_tags().user_name(user).send().await?;
+    Ok(format!(
+        "keys: {}\n      managed policies: {:?}\n      inline policies: {:?}\n      tags: {:?}",
+        keys.iter()
+            .map(|(k, s)| format!("{k}={s}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_name())
+            .collect::<Vec<_>>(),
+        inline.policy_names(),
+        tags.tags()
+            .iter()
+            .map(|t| format!("{}={}", t.key(), t.value()))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+async fn role_state(iam: &aws_sdk_iam::Client, role: &str) -> Result<String, BoxError> {
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await?;
+    let inline = iam.list_role_policies().role_name(role).send().await?;
+    Ok(format!(
+        "managed policies: {:?}\n      inline policies: {:?}",
+        attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_name())
+            .collect::<Vec<_>>(),
+        inline.policy_names()
+    ))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    println!("== cordon demo: moto server on 127.0.0.1, functions under cargo lambda watch\n");
+    let moto = Moto::start()?;
+    let d = Deployment::create(&moto).await?;
+    let iam = &d.clients.iam;
+    let (alice, role, breakglass) = ("alice", "web-app", "breakglass");
+    let alice_keys = seed_user(iam, alice, 2).await?;
+    let breakglass_keys = seed_user(iam, breakglass, 1).await?;
+    seed_role(iam, role).await?;
+    println!("Seeded account {ACCOUNT}: user {alice} (2 keys), user {breakglass} (protected), role {role}\n");
+
+    let mut env = moto.env();
+    env.extend(d.vars(&[
+        (
+            "PROTECTED_PRINCIPALS",
+            &format!("arn:aws:iam::{ACCOUNT}:user/{breakglass}"),
+        ),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+    ]));
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let dir = repo_root().join("target/demo");
+    std::fs::create_dir_all(&dir)?;
+    let log = std::fs::File::create(dir.join("functions.log"))?;
+    let mut watch = Command::new(cargo_lambda());
+    watch
+        .current_dir(repo_root())
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ])
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    for (k, v) in &env {
+        watch.arg("--env-var").arg(format!("{k}={v}"));
+    }
+    let _watch = Watch(watch.spawn().map_err(|e| {
+        format!(
+            "cargo lambda ({}): {e}; run `make venv`",
+            cargo_lambda().display()
+        )
+    })?);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("cargo lambda watch did not start; see target/demo/functions.log".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut demo = Demo {
+        port,
+        dir: dir.clone(),
+        failures: Vec::new(),
+    };
+
+    println!(
+        "Before:\n  user {alice}: {}\n  role {role}: {}\n",
+        user_state(iam, alice).await?,
+        role_state(iam, role).await?
+    );
+
+    let mut user_event = integration_tests::event("guardduty-iam-user.json")?;
+    user_event["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] =
+        alice_keys[0].clone().into();
+    let mut protected_event = integration_tests::event("guardduty-iam-user.json")?;
+    protected_event["detail"]["id"] = "9a8b7c6d5e4f30211203a4b5c6d7e8f9".into();
+    protected_event["detail"]["resource"]["accessKeyDetails"]["userName"] = breakglass.into();
+    protected_event["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] =
+        breakglass_keys[0].clone().into();
+    let mut repeat = user_event.clone();
+    repeat["detail"]["service"]["count"] = 2.into();
+    let cases = [
+        (
+            "IAM user finding (alice's first key)",
+            "user.json",
+            user_event,
+            true,
+        ),
+        (
+            "the same finding again (GuardDuty re-sends it)",
+            "user-repeat.json",
+            repeat,
+            true,
+        ),
+        (
+            "assumed-role finding (web-app)",
+            "role.json",
+            integration_tests::event("guardduty-assumed-role.json")?,
+            true,
+        ),
+        (
+            "root credential finding",
+            "root.json",
+            integration_tests::event("guardduty-root.json")?,
+            true,
+        ),
+        (
+            "finding on a protected user",
+            "protected.json",
+            protected_event,
+            true,
+        ),
+        (
+            "GuardDuty sample finding",
+            "sample.json",
+            integration_tests::event("guardduty-sample-finding.json")?,
+            true,
+        ),
+        (
+            "malformed event",
+            "malformed.json",
+            integration_tests::event("malformed.json")?,
+            false,
+        ),
+    ];
+    let mut reports = Vec::new();
+    for (label, file, event, should_succeed) in cases {
+        println!("Invoke quarantine-credentials: {label}");
+        let started = Instant::now();
+        let (ok, report) = demo.invoke("quarantine-credentials", file, &event)?;
+        if ok {
+            println!(
+                "  {} ({} ms)",
+                summary(&report),
+                started.elapsed().as_millis()
+            );
+        } else {
+            println!("  error: {report}");
+        }
+        demo.expect(
+            ok == should_succeed,
+            if should_succeed {
+                "invocation succeeded"
+            } else {
+                "invocation failed with a typed error"
+            },
+        );
+        reports.push(report);
+    }
+
+    println!(
+        "\nAfter:\n  user {alice}: {}\n  role {role}: {}\n  user {breakglass}: {}\n",
+        user_state(iam, alice).await?,
+        role_state(iam, role).await?,
+        user_state(iam, breakglass).await?
+    );
+
+    let keys = key_statuses(iam, alice).await?;
+    demo.expect(
+        keys.contains(&(alice_keys[0].clone(), "Inactive".into())),
+        "alice's reported key is Inactive",
+    );
+    demo.expect(
+        keys.contains(&(alice_keys[1].clone(), "Active".into())),
+        "alice's other key is still Active",
+    );
+    let attached = iam
+        .list_attached_user_policies()
+        .user_name(alice)
+        .send()
+        .await?;
+    demo.expect(
+        attached
+            .attached_policies()
+            .iter()
+            .any(|p| p.policy_name() == Some(cordon::policy::QUARANTINE_POLICY_NAME)),
+        "alice holds the quarantine policy",
+    );
+    demo.expect(
+        reports[1]["delivery"] == "repeat"
+            && reports[1]["actions"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x["outcome"] == "skipped")),
+        "the repeat changed nothing",
+    );
+    let role_inline = iam.list_role_policies().role_name(role).send().await?;
+    demo.expect(
+        role_inline
+            .policy_names()
+            .iter()
+            .any(|n| n == cordon::policy::REVOKE_SESSIONS_POLICY_NAME),
+        "web-app's sessions are revoked",
+    );
+    demo.expect(
+        reports[3]["status"] == "notify_only",
+        "root: recorded and notified, nothing changed",
+    );
+    demo.expect(
+        key_statuses(iam, breakglass).await?[0].1 == "Active",
+        "the protected user was not touched",
+    );
+    demo.expect(
+        reports[5]["status"] == "ignored",
+        "the sample finding was ignored",
+    );
+
+    println!("\nLedger ({}):", d.table);
+    for id in [
+        "c2b7f0a1e9d34c6e8f0a1b2c3d4e5f60",
+        "d3c8a1b2f0e45d7f9a1b2c3d4e5f6071",
+        "e4d9b2c3a1f56e8a0b1c2d3e4f506172",
+        "9a8b7c6d5e4f30211203a4b5c6d7e8f9",
+        "f5e0c3d4b2a67f9b1c2d3e4f50617283",
+    ] {
+        for item in ledger_items(&d.clients.dynamodb, &d.table, id).await? {
+            let sk = attr(&item, "sk");
+            let line = match sk {
+                "META" => format!(
+                    "{} status={} deliveries={} {}",
+                    attr(&item, "finding_type"),
+                    attr(&item, "status"),
+                    attr(&item, "deliveries"),
+                    attr(&item, "reason")
+                ),
+                s if s.starts_with("DELIVERY#") => format!(
+                    "{} request {}",
+                    attr(&item, "kind"),
+                    attr(&item, "request_id")
+                ),
+                _ => format!(
+                    "{} {} {} before={}",
+                    attr(&item, "action"),
+                    attr(&item, "target"),
+                    attr(&item, "outcome"),
+                    attr(&item, "before")
+                ),
+            };
+            println!("  {id} {sk:<16} {line}");
+        }
+    }
+    let notes = d.notifications(&moto).await?;
+    println!("\nNotifications ({}):", notes.len());
+    for n in &notes {
+        println!("  {}", n["Subject"].as_str().unwrap_or("?"));
+    }
+    if let Some(first) = notes.first() {
+        println!(
+            "\nFirst message body:\n{}",
+            first["Message"].as_str().unwrap_or("")
+        );
+    }
+    println!("Function logs: {}", dir.join("functions.log").display());
+    if demo.failures.is_empty() {
+        println!("\nDemo passed: every expectation held.");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} expectation(s) failed: {:?}",
+            demo.failures.len(),
+            demo.failures
+        )
+        .into())
+    }
+}
