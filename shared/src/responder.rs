@@ -13,7 +13,8 @@ use crate::events::EventError;
 use crate::ids::{AccountId, IncidentId, InvalidId};
 use crate::ledger::{Claim, Delivery, Ledger, Status};
 use crate::notify;
-use crate::playbooks::credentials;
+use crate::actions::instance::InstanceActions;
+use crate::playbooks::{credentials, instance, Played};
 use crate::protect::Pattern;
 use crate::signals::{self, Flags, Function, Incident, Principal, Signal, Target};
 
@@ -24,6 +25,7 @@ pub struct Responder {
     clients: Clients,
     account: AccountId,
     iam: IamActions,
+    ec2: InstanceActions,
     ledger: Ledger,
 }
 
@@ -131,6 +133,7 @@ impl Responder {
         Ok(Self {
             function,
             iam: IamActions::new(clients.iam.clone(), &account),
+            ec2: InstanceActions::new(&clients),
             ledger: Ledger::new(clients.dynamodb.clone(), config.ledger_table.clone()),
             config,
             clients,
@@ -325,8 +328,8 @@ impl Responder {
             // Containment beats bookkeeping: act now, fail afterwards so the retry records it.
             Err(e) => {
                 tracing::error!(incident = %incident.id, error = %e, "ledger unavailable; containing anyway");
-                report.actions = self.run_playbook(incident, target, now).await;
-                report.status = Some(status_of(&report.actions, self.config.dry_run));
+                let played = self.run_playbook(incident, target, now).await;
+                report.status = Some(self.settle(&mut report, played));
                 return Err(ResponseError::Ledger {
                     incident: incident.id.clone(),
                     error: e,
@@ -336,8 +339,8 @@ impl Responder {
         };
         report.delivery = Some(kind);
         report.delivery_number = delivery;
-        report.actions = self.run_playbook(incident, target, cutoff).await;
-        let status = status_of(&report.actions, self.config.dry_run);
+        let played = self.run_playbook(incident, target, cutoff).await;
+        let status = self.settle(&mut report, played);
         report.status = Some(status);
 
         // A repeat that had to change something found drift: a key re-activated, a policy removed.
@@ -412,7 +415,7 @@ impl Responder {
         incident: &Incident,
         target: &Target,
         cutoff: OffsetDateTime,
-    ) -> Vec<ActionRecord> {
+    ) -> Played {
         match target {
             Target::Credentials {
                 principal,
@@ -423,17 +426,46 @@ impl Responder {
                     deactivate_all_keys: self.config.deactivate_all_keys,
                     quarantine_roles: self.config.quarantine_roles,
                 };
-                credentials::contain(
-                    &self.iam,
-                    principal,
-                    access_key.as_ref(),
-                    &incident.id,
-                    cutoff,
-                    &opts,
+                Played::Actions(
+                    credentials::contain(
+                        &self.iam,
+                        principal,
+                        access_key.as_ref(),
+                        &incident.id,
+                        cutoff,
+                        &opts,
+                    )
+                    .await,
                 )
-                .await
             }
-            Target::Instance { .. } => Vec::new(),
+            Target::Instance { instance: id } => {
+                let opts = instance::Options {
+                    dry_run: self.config.dry_run,
+                    stop_instance: self.config.stop_instance,
+                };
+                instance::contain(&self.ec2, &self.iam, id, &incident.id, cutoff, &opts).await
+            }
+        }
+    }
+
+    /// The incident's status from what the playbook did; a refusal (a protected instance) is
+    /// recorded with its reason.
+    fn settle(&self, report: &mut Report, played: Played) -> Status {
+        match played {
+            Played::Refused(reason) => {
+                report.reason = Some(reason);
+                Status::Protected
+            }
+            Played::Actions(actions) => {
+                report.actions = actions;
+                if report.actions.iter().any(ActionRecord::failed) {
+                    Status::Failed
+                } else if self.config.dry_run {
+                    Status::Planned
+                } else {
+                    Status::Contained
+                }
+            }
         }
     }
 
@@ -458,15 +490,5 @@ impl Responder {
                 })
             }
         }
-    }
-}
-
-fn status_of(actions: &[ActionRecord], dry_run: bool) -> Status {
-    if actions.iter().any(ActionRecord::failed) {
-        Status::Failed
-    } else if dry_run {
-        Status::Planned
-    } else {
-        Status::Contained
     }
 }

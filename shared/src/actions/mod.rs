@@ -4,6 +4,7 @@
 //! effects), plans instead of acting in dry run, and says so when it fails.
 
 pub mod iam;
+pub mod instance;
 
 use std::future::Future;
 
@@ -122,7 +123,7 @@ impl Action {
                 "ec2:CreateTags",
             ],
             Self::StopInstance => &["ec2:StopInstances"],
-            Self::TagInstance => &["ec2:CreateTags"],
+            Self::TagInstance => &["ec2:DescribeTags", "ec2:CreateTags"],
         }
     }
 }
