@@ -6,6 +6,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::actions::iam::IamActions;
+use crate::actions::instance::InstanceActions;
 use crate::actions::{ActionRecord, Outcome};
 use crate::aws::{aws, AwsError, Clients};
 use crate::config::{Config, ConfigError};
@@ -13,7 +14,6 @@ use crate::events::EventError;
 use crate::ids::{AccountId, IncidentId, InvalidId};
 use crate::ledger::{Claim, Delivery, Ledger, Status};
 use crate::notify;
-use crate::actions::instance::InstanceActions;
 use crate::playbooks::{credentials, instance, Played};
 use crate::protect::Pattern;
 use crate::signals::{self, Flags, Function, Incident, Principal, Signal, Target};

@@ -2,6 +2,7 @@
 //! One binary (one moto process); every test uses its own names, table and topic.
 
 mod credentials;
+mod instance;
 mod ledger;
 
 use std::sync::OnceLock;

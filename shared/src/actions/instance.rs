@@ -243,49 +243,73 @@ impl InstanceActions {
             in_place: g.is_none(),
             state: json!({"auto_scaling_group": g}),
         });
-        converge(Action::DetachFromAutoScaling, id.as_str(), dry_run, observed, || async {
-            let group = group.ok().flatten().unwrap_or_default();
-            self.autoscaling
-                .detach_instances()
-                .auto_scaling_group_name(&group)
-                .instance_ids(id.as_str())
-                .should_decrement_desired_capacity(false)
-                .send()
-                .await
-                .map_err(aws)?;
-            Ok(json!({"detached_from": group}).into())
-        })
+        converge(
+            Action::DetachFromAutoScaling,
+            id.as_str(),
+            dry_run,
+            observed,
+            || async {
+                let group = group.ok().flatten().unwrap_or_default();
+                self.autoscaling
+                    .detach_instances()
+                    .auto_scaling_group_name(&group)
+                    .instance_ids(id.as_str())
+                    .should_decrement_desired_capacity(false)
+                    .send()
+                    .await
+                    .map_err(aws)?;
+                Ok(json!({"detached_from": group}).into())
+            },
+        )
         .await
     }
 
     /// Out of every ELBv2 target group that holds it.
-    pub async fn deregister_from_target_groups(&self, id: &InstanceId, dry_run: bool) -> ActionRecord {
+    pub async fn deregister_from_target_groups(
+        &self,
+        id: &InstanceId,
+        dry_run: bool,
+    ) -> ActionRecord {
         let registered = self.target_groups_holding(id).await;
         let observed = registered.clone().map(|held| Observed {
             in_place: held.is_empty(),
             state: json!({"target_groups": held.iter().map(|(arn, port)| json!({"arn": arn, "port": port})).collect::<Vec<_>>()}),
         });
-        converge(Action::DeregisterFromTargetGroups, id.as_str(), dry_run, observed, || async {
-            let held = registered.unwrap_or_default();
-            let jobs = held.iter().map(|(arn, port)| {
-                self.elbv2
-                    .deregister_targets()
-                    .target_group_arn(arn)
-                    .targets(TargetDescription::builder().id(id.as_str()).set_port(*port).build())
-                    .send()
-            });
-            for r in futures::future::join_all(jobs).await {
-                r.map_err(aws)?;
-            }
-            Ok(Applied {
-                after: json!({"target_groups": []}),
-                note: Some("classic load balancers are not checked".to_owned()),
-            })
-        })
+        converge(
+            Action::DeregisterFromTargetGroups,
+            id.as_str(),
+            dry_run,
+            observed,
+            || async {
+                let held = registered.unwrap_or_default();
+                let jobs = held.iter().map(|(arn, port)| {
+                    self.elbv2
+                        .deregister_targets()
+                        .target_group_arn(arn)
+                        .targets(
+                            TargetDescription::builder()
+                                .id(id.as_str())
+                                .set_port(*port)
+                                .build(),
+                        )
+                        .send()
+                });
+                for r in futures::future::join_all(jobs).await {
+                    r.map_err(aws)?;
+                }
+                Ok(Applied {
+                    after: json!({"target_groups": []}),
+                    note: Some("classic load balancers are not checked".to_owned()),
+                })
+            },
+        )
         .await
     }
 
-    async fn target_groups_holding(&self, id: &InstanceId) -> Result<Vec<(String, Option<i32>)>, AwsError> {
+    async fn target_groups_holding(
+        &self,
+        id: &InstanceId,
+    ) -> Result<Vec<(String, Option<i32>)>, AwsError> {
         let mut arns = Vec::new();
         let mut marker = None;
         loop {
@@ -350,7 +374,9 @@ impl InstanceActions {
                     .create_security_group()
                     .vpc_id(vpc)
                     .group_name(format!("cordon-{purpose}"))
-                    .description(format!("cordon incident response: {purpose} (managed by cordon, do not edit)"))
+                    .description(format!(
+                        "cordon incident response: {purpose} (managed by cordon, do not edit)"
+                    ))
                     .tag_specifications(
                         TagSpecification::builder()
                             .resource_type(ResourceType::SecurityGroup)
@@ -369,10 +395,14 @@ impl InstanceActions {
                     .send()
                     .await
                     .map_err(aws)?;
-                described.security_groups().first().cloned().ok_or_else(|| AwsError {
-                    code: "InvalidGroup.NotFound".to_owned(),
-                    message: format!("security group {id} vanished after creation"),
-                })?
+                described
+                    .security_groups()
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| AwsError {
+                        code: "InvalidGroup.NotFound".to_owned(),
+                        message: format!("security group {id} vanished after creation"),
+                    })?
             }
         };
         let id = group.group_id().unwrap_or_default().to_owned();
@@ -401,10 +431,16 @@ impl InstanceActions {
         } else {
             let all = |rules: &[IpPermission]| {
                 let v4 = rules.iter().any(|p| {
-                    p.ip_protocol() == Some("-1") && p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0"))
+                    p.ip_protocol() == Some("-1")
+                        && p.ip_ranges()
+                            .iter()
+                            .any(|r| r.cidr_ip() == Some("0.0.0.0/0"))
                 });
                 let v6 = rules.iter().any(|p| {
-                    p.ip_protocol() == Some("-1") && p.ipv6_ranges().iter().any(|r| r.cidr_ipv6() == Some("::/0"))
+                    p.ip_protocol() == Some("-1")
+                        && p.ipv6_ranges()
+                            .iter()
+                            .any(|r| r.cidr_ipv6() == Some("::/0"))
                 });
                 (v4, v6)
             };
@@ -450,7 +486,9 @@ impl InstanceActions {
             // Looking up (or, outside dry run, creating) the groups is itself a change to the
             // account; in dry run only an existing isolation group can be recognised.
             let pair = if dry_run {
-                self.find_isolation_group(vpc).await.map(|g| (String::new(), g))
+                self.find_isolation_group(vpc)
+                    .await
+                    .map(|g| (String::new(), g))
             } else {
                 match tokio::try_join!(self.group(vpc, UNTRACK), self.group(vpc, ISOLATION)) {
                     Ok((u, i)) => Ok((u, Some(i))),
@@ -505,7 +543,12 @@ impl InstanceActions {
             .map(str::to_owned))
     }
 
-    async fn set_groups(&self, instance: &InstanceId, eni: &Interface, group: &str) -> Result<(), AwsError> {
+    async fn set_groups(
+        &self,
+        instance: &InstanceId,
+        eni: &Interface,
+        group: &str,
+    ) -> Result<(), AwsError> {
         self.ec2
             .modify_network_interface_attribute()
             .network_interface_id(&eni.id)
@@ -529,7 +572,11 @@ impl InstanceActions {
 
     /// Take the instance profile away, so no new role credentials reach the instance. Returns
     /// the record and the profile's roles, whose older sessions the caller revokes.
-    pub async fn detach_profile(&self, facts: &InstanceFacts, dry_run: bool) -> (ActionRecord, Vec<String>) {
+    pub async fn detach_profile(
+        &self,
+        facts: &InstanceFacts,
+        dry_run: bool,
+    ) -> (ActionRecord, Vec<String>) {
         let id = facts.id.as_str();
         let associations = self
             .ec2
@@ -568,17 +615,23 @@ impl InstanceActions {
             in_place: a.is_empty(),
             state: json!({"associations": a.iter().map(|(id, arn)| json!({"association_id": id, "instance_profile_arn": arn})).collect::<Vec<_>>()}),
         });
-        let record = converge(Action::DetachInstanceProfile, id, dry_run, observed, || async {
-            for (association, _) in associations.unwrap_or_default() {
-                self.ec2
-                    .disassociate_iam_instance_profile()
-                    .association_id(association)
-                    .send()
-                    .await
-                    .map_err(aws)?;
-            }
-            Ok(json!({"associations": []}).into())
-        })
+        let record = converge(
+            Action::DetachInstanceProfile,
+            id,
+            dry_run,
+            observed,
+            || async {
+                for (association, _) in associations.unwrap_or_default() {
+                    self.ec2
+                        .disassociate_iam_instance_profile()
+                        .association_id(association)
+                        .send()
+                        .await
+                        .map_err(aws)?;
+                }
+                Ok(json!({"associations": []}).into())
+            },
+        )
         .await;
         (record, roles)
     }
@@ -624,45 +677,64 @@ impl InstanceActions {
             Err(e) => return vec![read_failed(Action::SnapshotVolumes, facts.id.as_str(), &e)],
         };
         if facts.volumes.is_empty() {
-            return vec![skipped(Action::SnapshotVolumes, facts.id.as_str(), "no EBS volumes attached")];
+            return vec![skipped(
+                Action::SnapshotVolumes,
+                facts.id.as_str(),
+                "no EBS volumes attached",
+            )];
         }
         let jobs = facts.volumes.iter().map(|v| {
-            let taken = existing.iter().find(|(vol, _)| *vol == v.id).map(|(_, s)| s.clone());
+            let taken = existing
+                .iter()
+                .find(|(vol, _)| *vol == v.id)
+                .map(|(_, s)| s.clone());
             async move {
                 let observed = Observed {
                     in_place: taken.is_some(),
                     state: json!({"volume": v.id, "device": v.device, "snapshot": taken}),
                 };
-                converge(Action::SnapshotVolumes, v.id.clone(), dry_run, Ok(observed), || async {
-                    let created = self
-                        .ec2
-                        .create_snapshot()
-                        .volume_id(&v.id)
-                        .description(format!("cordon evidence: {} {} incident {incident}", facts.id, v.device))
-                        .tag_specifications(
-                            TagSpecification::builder()
-                                .resource_type(ResourceType::Snapshot)
-                                .tags(tag("cordon:incident", incident.as_str()))
-                                .tags(tag("cordon:instance", facts.id.as_str()))
-                                .tags(tag("cordon:device", &v.device))
-                                .tags(tag("cordon:incident-time", rfc3339_seconds(at)))
-                                .build(),
-                        )
-                        .send()
-                        .await;
-                    match created.map_err(aws) {
-                        Ok(s) => Ok(json!({"snapshot": s.snapshot_id()}).into()),
-                        // A regional limit, not a failure to contain: the next delivery (or a
-                        // person re-invoking) takes the snapshot.
-                        Err(e) if e.is("ConcurrentSnapshotLimitExceeded") || e.is("SnapshotCreationPerVolumeRateExceeded") => {
-                            Ok(Applied {
-                                after: json!({"snapshot": null}),
-                                note: Some(format!("deferred, retry later: {e}")),
-                            })
+                converge(
+                    Action::SnapshotVolumes,
+                    v.id.clone(),
+                    dry_run,
+                    Ok(observed),
+                    || async {
+                        let created = self
+                            .ec2
+                            .create_snapshot()
+                            .volume_id(&v.id)
+                            .description(format!(
+                                "cordon evidence: {} {} incident {incident}",
+                                facts.id, v.device
+                            ))
+                            .tag_specifications(
+                                TagSpecification::builder()
+                                    .resource_type(ResourceType::Snapshot)
+                                    .tags(tag("cordon:incident", incident.as_str()))
+                                    .tags(tag("cordon:instance", facts.id.as_str()))
+                                    .tags(tag("cordon:device", &v.device))
+                                    .tags(tag("cordon:incident-time", rfc3339_seconds(at)))
+                                    .build(),
+                            )
+                            .send()
+                            .await;
+                        match created.map_err(aws) {
+                            Ok(s) => Ok(json!({"snapshot": s.snapshot_id()}).into()),
+                            // A regional limit, not a failure to contain: the next delivery (or a
+                            // person re-invoking) takes the snapshot.
+                            Err(e)
+                                if e.is("ConcurrentSnapshotLimitExceeded")
+                                    || e.is("SnapshotCreationPerVolumeRateExceeded") =>
+                            {
+                                Ok(Applied {
+                                    after: json!({"snapshot": null}),
+                                    note: Some(format!("deferred, retry later: {e}")),
+                                })
+                            }
+                            Err(e) => Err(e),
                         }
-                        Err(e) => Err(e),
-                    }
-                })
+                    },
+                )
                 .await
             }
         });
@@ -674,19 +746,31 @@ impl InstanceActions {
             in_place: matches!(facts.state.as_str(), "stopped" | "stopping"),
             state: json!({"state": facts.state}),
         });
-        converge(Action::StopInstance, facts.id.as_str(), dry_run, observed, || async {
-            self.ec2
-                .stop_instances()
-                .instance_ids(facts.id.as_str())
-                .send()
-                .await
-                .map_err(aws)?;
-            Ok(json!({"state": "stopping"}).into())
-        })
+        converge(
+            Action::StopInstance,
+            facts.id.as_str(),
+            dry_run,
+            observed,
+            || async {
+                self.ec2
+                    .stop_instances()
+                    .instance_ids(facts.id.as_str())
+                    .send()
+                    .await
+                    .map_err(aws)?;
+                Ok(json!({"state": "stopping"}).into())
+            },
+        )
         .await
     }
 
-    pub async fn tag(&self, facts: &InstanceFacts, incident: &IncidentId, at: OffsetDateTime, dry_run: bool) -> ActionRecord {
+    pub async fn tag(
+        &self,
+        facts: &InstanceFacts,
+        incident: &IncidentId,
+        at: OffsetDateTime,
+        dry_run: bool,
+    ) -> ActionRecord {
         let tags = self
             .ec2
             .describe_tags()
@@ -700,17 +784,23 @@ impl InstanceActions {
             in_place: current.as_deref() == Some(incident.as_str()),
             state: json!({"cordon:incident": current}),
         });
-        converge(Action::TagInstance, facts.id.as_str(), dry_run, observed, || async {
-            self.ec2
-                .create_tags()
-                .resources(facts.id.as_str())
-                .tags(tag("cordon:incident", incident.as_str()))
-                .tags(tag("cordon:contained-at", rfc3339_seconds(at)))
-                .send()
-                .await
-                .map_err(aws)?;
-            Ok(json!({"cordon:incident": incident}).into())
-        })
+        converge(
+            Action::TagInstance,
+            facts.id.as_str(),
+            dry_run,
+            observed,
+            || async {
+                self.ec2
+                    .create_tags()
+                    .resources(facts.id.as_str())
+                    .tags(tag("cordon:incident", incident.as_str()))
+                    .tags(tag("cordon:contained-at", rfc3339_seconds(at)))
+                    .send()
+                    .await
+                    .map_err(aws)?;
+                Ok(json!({"cordon:incident": incident}).into())
+            },
+        )
         .await
     }
 }

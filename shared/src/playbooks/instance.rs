@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::actions::iam::{Iam, IamActions};
 use crate::actions::instance::{InstanceActions, PROTECTED_TAG};
-use crate::actions::{read_failed, Action, ActionRecord};
+use crate::actions::{read_failed, Action};
 use crate::ids::{IamName, IncidentId, InstanceId};
 use crate::playbooks::Played;
 
@@ -25,10 +25,18 @@ pub async fn contain(
     let dry_run = opts.dry_run;
     let facts = match ec2.describe(instance).await {
         Ok(f) => f,
-        Err(e) => return Played::Actions(vec![read_failed(Action::ProtectInstance, instance.as_str(), &e)]),
+        Err(e) => {
+            return Played::Actions(vec![read_failed(
+                Action::ProtectInstance,
+                instance.as_str(),
+                &e,
+            )])
+        }
     };
     if facts.protected {
-        return Played::Refused(format!("instance {instance} is tagged {PROTECTED_TAG}=true"));
+        return Played::Refused(format!(
+            "instance {instance} is tagged {PROTECTED_TAG}=true"
+        ));
     }
     let mut records = vec![ec2.protect(&facts, dry_run).await];
     let (asg, elb, network, (profile, roles)) = tokio::join!(
@@ -41,8 +49,13 @@ pub async fn contain(
     records.extend(network);
     records.push(profile);
     // Credentials already fetched from instance metadata stay valid until revoked.
-    let names: Vec<IamName> = roles.iter().filter_map(|r| IamName::parse(r).ok()).collect();
-    let revokes = names.iter().map(|r| iam.revoke_sessions(Iam::Role(r), cutoff, dry_run));
+    let names: Vec<IamName> = roles
+        .iter()
+        .filter_map(|r| IamName::parse(r).ok())
+        .collect();
+    let revokes = names
+        .iter()
+        .map(|r| iam.revoke_sessions(Iam::Role(r), cutoff, dry_run));
     records.extend(futures::future::join_all(revokes).await);
     records.extend(ec2.snapshot(&facts, incident, cutoff, dry_run).await);
     if opts.stop_instance {

@@ -1,0 +1,533 @@
+//! isolate-instance on GuardDuty EC2 findings, against a VPC seeded like a real workload.
+
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, IamInstanceProfileSpecification, InstanceAttributeName,
+    ResourceType, Tag, TagSpecification,
+};
+use cordon::ledger::Status;
+use cordon::Function;
+use integration_tests::{event, seed_role, unique, Deployment};
+use serde_json::Value;
+
+use crate::{deployment, invoke, responder};
+
+struct Workload {
+    instance: String,
+    enis: Vec<String>,
+    volumes: Vec<String>,
+    vpc: String,
+    role: String,
+    asg: String,
+    target_group: String,
+}
+
+async fn seed(d: &Deployment, tags: &[(&str, &str)]) -> Workload {
+    let (ec2, iam) = (&d.clients.ec2, &d.clients.iam);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .amazon_provided_ipv6_cidr_block(true)
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.0.1.0/24")
+        .availability_zone("us-east-1a")
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_owned();
+    let web = ec2
+        .create_security_group()
+        .vpc_id(&vpc)
+        .group_name(unique("web"))
+        .description("web")
+        .send()
+        .await
+        .unwrap();
+    let web = web.group_id().unwrap().to_owned();
+
+    let role = unique("web-app");
+    seed_role(iam, &role).await.unwrap();
+    iam.create_instance_profile()
+        .instance_profile_name(&role)
+        .send()
+        .await
+        .unwrap();
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(&role)
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap();
+
+    let volume = |dev: &str| {
+        BlockDeviceMapping::builder()
+            .device_name(dev)
+            .ebs(
+                EbsBlockDevice::builder()
+                    .volume_size(8)
+                    .delete_on_termination(true)
+                    .build(),
+            )
+            .build()
+    };
+    let mut tag_spec = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(Tag::builder().key("Name").value("web-1").build());
+    for (k, v) in tags {
+        tag_spec = tag_spec.tags(Tag::builder().key(*k).value(*v).build());
+    }
+    let run = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .subnet_id(&subnet)
+        .security_group_ids(&web)
+        .iam_instance_profile(
+            IamInstanceProfileSpecification::builder()
+                .name(&role)
+                .build(),
+        )
+        .block_device_mappings(volume("/dev/sdf"))
+        .block_device_mappings(volume("/dev/sdg"))
+        .tag_specifications(tag_spec.build())
+        .send()
+        .await
+        .unwrap();
+    let instance = run.instances()[0].instance_id().unwrap().to_owned();
+    let second = ec2
+        .create_network_interface()
+        .subnet_id(&subnet)
+        .groups(&web)
+        .send()
+        .await
+        .unwrap();
+    let second = second
+        .network_interface()
+        .unwrap()
+        .network_interface_id()
+        .unwrap()
+        .to_owned();
+    ec2.attach_network_interface()
+        .network_interface_id(&second)
+        .instance_id(&instance)
+        .device_index(1)
+        .send()
+        .await
+        .unwrap();
+
+    let asg = unique("asg");
+    let lt = ec2
+        .create_launch_template()
+        .launch_template_name(unique("lt"))
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id("ami-12c6146b")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let lt_id = lt
+        .launch_template()
+        .unwrap()
+        .launch_template_id()
+        .unwrap()
+        .to_owned();
+    d.clients
+        .autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&asg)
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(lt_id)
+                .build(),
+        )
+        .min_size(0)
+        .max_size(3)
+        .desired_capacity(0)
+        .vpc_zone_identifier(&subnet)
+        .send()
+        .await
+        .unwrap();
+    d.clients
+        .autoscaling
+        .attach_instances()
+        .auto_scaling_group_name(&asg)
+        .instance_ids(&instance)
+        .send()
+        .await
+        .unwrap();
+
+    let tg = d
+        .clients
+        .elbv2
+        .create_target_group()
+        .name(
+            unique("tg")
+                .replace('-', "")
+                .chars()
+                .take(30)
+                .collect::<String>(),
+        )
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(80)
+        .vpc_id(&vpc)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
+        .send()
+        .await
+        .unwrap();
+    let target_group = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
+    d.clients
+        .elbv2
+        .register_targets()
+        .target_group_arn(&target_group)
+        .targets(
+            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                .id(&instance)
+                .port(80)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let described = ec2
+        .describe_instances()
+        .instance_ids(&instance)
+        .send()
+        .await
+        .unwrap();
+    let i = &described.reservations()[0].instances()[0];
+    let enis = i
+        .network_interfaces()
+        .iter()
+        .map(|n| n.network_interface_id().unwrap().to_owned())
+        .collect();
+    let volumes = i
+        .block_device_mappings()
+        .iter()
+        .filter_map(|b| b.ebs()?.volume_id().map(str::to_owned))
+        .collect();
+    Workload {
+        instance,
+        enis,
+        volumes,
+        vpc,
+        role,
+        asg,
+        target_group,
+    }
+}
+
+fn finding(instance: &str) -> (String, Value) {
+    let mut e = event("guardduty-ec2.json").unwrap();
+    let id = unique("finding").replace('-', "");
+    e["detail"]["id"] = id.clone().into();
+    e["detail"]["resource"]["instanceDetails"]["instanceId"] = instance.into();
+    (id, e)
+}
+
+async fn eni_groups(d: &Deployment, eni: &str) -> Vec<String> {
+    let out = d
+        .clients
+        .ec2
+        .describe_network_interfaces()
+        .network_interface_ids(eni)
+        .send()
+        .await
+        .unwrap();
+    out.network_interfaces()[0]
+        .groups()
+        .iter()
+        .map(|g| g.group_id().unwrap().to_owned())
+        .collect()
+}
+
+async fn snapshots(d: &Deployment, finding: &str) -> Vec<String> {
+    let out = d
+        .clients
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:cordon:incident")
+                .values(finding)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.snapshots()
+        .iter()
+        .map(|s| s.volume_id().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
+    let d = deployment().await;
+    let w = seed(&d, &[]).await;
+    assert_eq!(w.enis.len(), 2);
+    assert_eq!(
+        w.volumes.len(),
+        2,
+        "two EBS volumes (moto adds no root volume here)"
+    );
+    let r = responder(&d, Function::IsolateInstance, &[]).await;
+    let (finding, e) = finding(&w.instance);
+
+    let report = invoke(&r, e.clone()).await.expect("contained");
+    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    let repeat = invoke(&r, e).await.expect("repeat");
+    assert!(
+        repeat.actions.iter().all(|a| a.outcome.word() == "skipped"),
+        "{repeat:#?}"
+    );
+
+    let ec2 = &d.clients.ec2;
+    // Both interfaces on the VPC's isolation group only; that group has no rules at all.
+    let isolation = ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&w.vpc)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:cordon:purpose")
+                .values("isolation")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        isolation.security_groups().len(),
+        1,
+        "found and reused, never duplicated"
+    );
+    let group = &isolation.security_groups()[0];
+    assert!(
+        group.ip_permissions().is_empty() && group.ip_permissions_egress().is_empty(),
+        "{group:?}"
+    );
+    let isolation_id = group.group_id().unwrap().to_owned();
+    for eni in &w.enis {
+        assert_eq!(
+            eni_groups(&d, eni).await,
+            vec![isolation_id.clone()],
+            "{eni}"
+        );
+    }
+    // The untracking group exists with allow-all both ways, v4 and v6.
+    let untrack = ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&w.vpc)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:cordon:purpose")
+                .values("untrack")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let untrack = &untrack.security_groups()[0];
+    for rules in [untrack.ip_permissions(), untrack.ip_permissions_egress()] {
+        assert!(rules.iter().any(|p| p
+            .ip_ranges()
+            .iter()
+            .any(|r| r.cidr_ip() == Some("0.0.0.0/0"))));
+        assert!(rules.iter().any(|p| p
+            .ipv6_ranges()
+            .iter()
+            .any(|r| r.cidr_ipv6() == Some("::/0"))));
+    }
+
+    // One snapshot per volume after two deliveries.
+    let mut snapped = snapshots(&d, &finding).await;
+    snapped.sort();
+    let mut volumes = w.volumes.clone();
+    volumes.sort();
+    assert_eq!(snapped, volumes);
+
+    // Protected from termination, volumes outlive it.
+    let attr = ec2
+        .describe_instance_attribute()
+        .instance_id(&w.instance)
+        .attribute(InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attr.disable_api_termination().unwrap().value(), Some(true));
+    let described = ec2
+        .describe_instances()
+        .instance_ids(&w.instance)
+        .send()
+        .await
+        .unwrap();
+    let instance = &described.reservations()[0].instances()[0];
+    assert!(instance.block_device_mappings().iter().all(|b| b
+        .ebs()
+        .unwrap()
+        .delete_on_termination()
+        == Some(false)));
+    assert!(instance
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some("cordon:incident") && t.value() == Some(finding.as_str())));
+
+    // Profile gone, role sessions revoked.
+    let assoc = ec2
+        .describe_iam_instance_profile_associations()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-id")
+                .values(&w.instance)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(assoc
+        .iam_instance_profile_associations()
+        .iter()
+        .all(|a| a.state().map(|s| s.as_str()) != Some("associated")));
+    let revoke = d
+        .clients
+        .iam
+        .get_role_policy()
+        .role_name(&w.role)
+        .policy_name(cordon::policy::REVOKE_SESSIONS_POLICY_NAME)
+        .send()
+        .await;
+    assert!(revoke.is_ok(), "role sessions revoked");
+
+    // Out of the Auto Scaling group, desired capacity unchanged; out of the target group.
+    let asg = d
+        .clients
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&w.asg)
+        .send()
+        .await
+        .unwrap();
+    let asg = &asg.auto_scaling_groups()[0];
+    assert!(asg
+        .instances()
+        .iter()
+        .all(|i| i.instance_id() != Some(w.instance.as_str())));
+    assert_eq!(asg.desired_capacity(), Some(1));
+    let health = d
+        .clients
+        .elbv2
+        .describe_target_health()
+        .target_group_arn(&w.target_group)
+        .send()
+        .await
+        .unwrap();
+    assert!(health
+        .target_health_descriptions()
+        .iter()
+        .all(|t| t.target().and_then(|t| t.id()) != Some(w.instance.as_str())));
+}
+
+#[tokio::test]
+async fn protected_instance_is_untouched() {
+    let d = deployment().await;
+    let w = seed(&d, &[("cordon:protected", "true")]).await;
+    let r = responder(&d, Function::IsolateInstance, &[]).await;
+    let (finding, e) = finding(&w.instance);
+    let before: Vec<Vec<String>> =
+        futures::future::join_all(w.enis.iter().map(|e| eni_groups(&d, e))).await;
+
+    let report = invoke(&r, e).await.expect("recorded");
+
+    assert_eq!(report.status, Some(Status::Protected));
+    let after: Vec<Vec<String>> =
+        futures::future::join_all(w.enis.iter().map(|e| eni_groups(&d, e))).await;
+    assert_eq!(before, after);
+    assert!(snapshots(&d, &finding).await.is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_instance_is_untouched() {
+    let d = deployment().await;
+    let w = seed(&d, &[]).await;
+    let r = responder(&d, Function::IsolateInstance, &[("DRY_RUN", "true")]).await;
+    let (finding, e) = finding(&w.instance);
+    let before: Vec<Vec<String>> =
+        futures::future::join_all(w.enis.iter().map(|e| eni_groups(&d, e))).await;
+
+    let report = invoke(&r, e).await.expect("planned");
+
+    assert_eq!(report.status, Some(Status::Planned), "{report:#?}");
+    assert!(
+        report.actions.iter().all(|a| a.outcome.word() == "planned"),
+        "{report:#?}"
+    );
+    let after: Vec<Vec<String>> =
+        futures::future::join_all(w.enis.iter().map(|e| eni_groups(&d, e))).await;
+    assert_eq!(before, after);
+    assert!(snapshots(&d, &finding).await.is_empty());
+    let groups = d
+        .clients
+        .ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&w.vpc)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag-key")
+                .values("cordon:purpose")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        groups.security_groups().is_empty(),
+        "dry run creates no groups"
+    );
+}
+
+#[tokio::test]
+async fn credential_exfiltration_finding_isolates_the_source_instance() {
+    let d = deployment().await;
+    let w = seed(&d, &[]).await;
+    let r = responder(&d, Function::IsolateInstance, &[]).await;
+    let mut e = event("guardduty-instance-credential-exfiltration.json").unwrap();
+    e["detail"]["id"] = unique("finding").replace('-', "").into();
+    e["detail"]["resource"]["instanceDetails"]["instanceId"] = w.instance.clone().into();
+    let report = invoke(&r, e).await.expect("contained");
+    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+}
+
+#[tokio::test]
+async fn access_key_findings_are_not_for_this_function() {
+    let d = deployment().await;
+    let r = responder(&d, Function::IsolateInstance, &[]).await;
+    let report = invoke(&r, event("guardduty-iam-user.json").unwrap())
+        .await
+        .expect("ignored");
+    assert_eq!(report.status, Some(Status::Ignored));
+}
