@@ -10,6 +10,7 @@ pub mod ids;
 pub mod lambda;
 pub mod ledger;
 pub mod notify;
+pub mod permissions;
 pub mod playbooks;
 pub mod policy;
 pub mod protect;

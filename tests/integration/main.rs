@@ -4,6 +4,7 @@
 mod credentials;
 mod instance;
 mod ledger;
+mod template;
 
 use std::sync::OnceLock;
 

@@ -100,7 +100,6 @@ impl Action {
             ],
             Self::IsolateNetwork => &[
                 "ec2:DescribeSecurityGroups",
-                "ec2:DescribeVpcs",
                 "ec2:CreateSecurityGroup",
                 "ec2:CreateTags",
                 "ec2:AuthorizeSecurityGroupIngress",

@@ -1,0 +1,43 @@
+//! The IAM actions each function needs: its playbook's actions plus recording. template.yaml's
+//! roles are checked against this by a test, so the deployed role and the code cannot drift.
+
+use std::collections::BTreeSet;
+
+use crate::actions::Action;
+use crate::signals::Function;
+
+/// Ledger and notification, for every function. (sts:GetCallerIdentity needs no permission.)
+pub const RECORDING: &[&str] = &["dynamodb:UpdateItem", "dynamodb:PutItem", "sns:Publish"];
+
+impl Function {
+    pub fn actions(self) -> &'static [Action] {
+        match self {
+            Self::QuarantineCredentials => &[
+                Action::DeactivateAccessKey,
+                Action::AttachQuarantinePolicy,
+                Action::RevokeSessions,
+                Action::TagPrincipal,
+            ],
+            Self::IsolateInstance => &[
+                Action::ProtectInstance,
+                Action::DetachFromAutoScaling,
+                Action::DeregisterFromTargetGroups,
+                Action::IsolateNetwork,
+                // Revokes the profile role's sessions too: its permissions include the role half
+                // of RevokeSessions, not the user half.
+                Action::DetachInstanceProfile,
+                Action::SnapshotVolumes,
+                Action::StopInstance,
+                Action::TagInstance,
+            ],
+        }
+    }
+
+    pub fn permissions(self) -> BTreeSet<&'static str> {
+        self.actions()
+            .iter()
+            .flat_map(|a| a.permissions().iter().copied())
+            .chain(RECORDING.iter().copied())
+            .collect()
+    }
+}

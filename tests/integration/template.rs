@@ -1,0 +1,95 @@
+//! template.yaml and the code stay in step: each function's role lists exactly the IAM actions
+//! its playbook declares, and no wildcard.
+
+use std::collections::BTreeSet;
+
+use cordon::Function;
+use integration_tests::repo_root;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn template() -> Yaml {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn strings(y: &Yaml) -> Vec<String> {
+    match y {
+        Yaml::String(s) => vec![s.clone()],
+        Yaml::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn role_actions(t: &Yaml, resource: &str) -> BTreeSet<String> {
+    let policies = &t["Resources"][resource]["Properties"]["Policies"];
+    policies
+        .as_vec()
+        .expect("inline policies")
+        .iter()
+        .flat_map(|p| p["Statement"].as_vec().cloned().unwrap_or_default())
+        .filter(|s| s["Effect"].as_str() == Some("Allow"))
+        .flat_map(|s| strings(&s["Action"]))
+        .collect()
+}
+
+#[test]
+fn each_role_lists_exactly_what_its_code_calls() {
+    let t = template();
+    for (resource, function) in [
+        (
+            "QuarantineCredentialsFunction",
+            Function::QuarantineCredentials,
+        ),
+        ("IsolateInstanceFunction", Function::IsolateInstance),
+    ] {
+        let declared: BTreeSet<String> = function
+            .permissions()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let granted = role_actions(&t, resource);
+        assert_eq!(
+            granted,
+            declared,
+            "{resource}: granted but not used {:?}; used but not granted {:?}",
+            granted.difference(&declared).collect::<Vec<_>>(),
+            declared.difference(&granted).collect::<Vec<_>>()
+        );
+        assert!(
+            granted.iter().all(|a| !a.contains('*')),
+            "{resource} has a wildcard action"
+        );
+        let props = &t["Resources"][resource]["Properties"];
+        assert_eq!(
+            props["CodeUri"].as_str(),
+            Some(format!("target/lambda/{}/", function.name()).as_str())
+        );
+    }
+}
+
+#[test]
+fn functions_share_the_runtime_settings_the_issue_asks_for() {
+    let t = template();
+    let g = &t["Globals"]["Function"];
+    assert_eq!(g["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(g["Handler"].as_str(), Some("bootstrap"));
+    assert_eq!(strings(&g["Architectures"]), vec!["arm64"]);
+    assert_eq!(g["Tracing"].as_str(), Some("Active"));
+    // Every configuration variable the code reads is set from a parameter.
+    let vars = &g["Environment"]["Variables"];
+    for v in [
+        "ALERT_TOPIC_ARN",
+        "LEDGER_TABLE",
+        "DRY_RUN",
+        "PROTECTED_PRINCIPALS",
+        "DEACTIVATE_ALL_KEYS",
+        "QUARANTINE_ROLES",
+        "RESPOND_TO_SAMPLE_FINDINGS",
+        "STOP_INSTANCE",
+    ] {
+        assert!(!vars[v].is_badvalue(), "{v} missing from the template");
+    }
+}
