@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 
-use crate::protect::{PatternError, ProtectedPrincipals};
+use crate::ids::{AccessKeyId, AccountId};
+use crate::protect::{PatternError, PrincipalPatterns};
+use crate::rules::{RuleSettings, RULES};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub alert_topic_arn: String,
     pub ledger_table: String,
-    pub protected: ProtectedPrincipals,
+    pub protected: PrincipalPatterns,
     pub dry_run: bool,
     pub deactivate_all_keys: bool,
     pub quarantine_roles: bool,
@@ -17,6 +19,7 @@ pub struct Config {
     pub stop_instance: bool,
     /// How long a claim on an incident holds before a retry may take it over.
     pub lease_seconds: u64,
+    pub rules: RuleSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +30,17 @@ pub enum ConfigError {
     NotABool { name: &'static str, value: String },
     #[error("{name} must be a whole number, not {value:?}")]
     NotANumber { name: &'static str, value: String },
-    #[error("PROTECTED_PRINCIPALS: {0}")]
-    Protected(#[from] PatternError),
+    #[error("{name}: {source}")]
+    Principals {
+        name: &'static str,
+        source: PatternError,
+    },
+    #[error("{name}: {value:?} is not {expected}")]
+    BadListItem {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 impl Config {
@@ -59,10 +71,52 @@ impl Config {
                 value: v.to_owned(),
             })?,
         };
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let checked = |name: &'static str, expected: &'static str, ok: &dyn Fn(&str) -> bool| {
+            let items = list(name);
+            match items.iter().find(|i| !ok(i)) {
+                Some(bad) => Err(ConfigError::BadListItem {
+                    name,
+                    value: bad.clone(),
+                    expected,
+                }),
+                None => Ok(items),
+            }
+        };
+        let principals = |name: &'static str| {
+            PrincipalPatterns::parse(get(name).unwrap_or(""))
+                .map_err(|source| ConfigError::Principals { name, source })
+        };
+        let rules = RuleSettings {
+            disabled: checked("DISABLED_RULES", "a rule id", &|r| {
+                RULES.iter().any(|x| x.id == r)
+            })?,
+            allowed_accounts: checked("ALLOWED_ACCOUNTS", "a 12-digit account id", &|a| {
+                AccountId::parse(a).is_ok()
+            })?,
+            allowed_regions: list("ALLOWED_REGIONS"),
+            canary_keys: checked("CANARY_ACCESS_KEYS", "an access key id", &|k| {
+                AccessKeyId::parse(k).is_ok()
+            })?,
+            bedrock_allowed: principals("BEDROCK_ALLOWED_PRINCIPALS")?,
+            compute_allowed: match get("COMPUTE_ALLOWED_PRINCIPALS") {
+                None => None,
+                Some(_) => Some(principals("COMPUTE_ALLOWED_PRINCIPALS")?),
+            },
+        };
         Ok(Self {
+            rules,
             alert_topic_arn: required("ALERT_TOPIC_ARN")?,
             ledger_table: required("LEDGER_TABLE")?,
-            protected: ProtectedPrincipals::parse(get("PROTECTED_PRINCIPALS").unwrap_or(""))?,
+            protected: principals("PROTECTED_PRINCIPALS")?,
             dry_run: flag("DRY_RUN")?,
             deactivate_all_keys: flag("DEACTIVATE_ALL_KEYS")?,
             quarantine_roles: flag("QUARANTINE_ROLES")?,

@@ -15,6 +15,7 @@ pub mod playbooks;
 pub mod policy;
 pub mod protect;
 pub mod responder;
+pub mod rules;
 pub mod signals;
 pub mod telemetry;
 

@@ -249,6 +249,7 @@ mod tests {
         let target = Target::Credentials {
             principal: Principal::User(IamName::parse("alice").unwrap()),
             access_key: Some(AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap()),
+            all_keys: false,
         };
         let m = compose(
             &incident("UnauthorizedAccess:IAMUser/TorIPCaller"),
@@ -271,6 +272,7 @@ mod tests {
         let target = Target::Credentials {
             principal: Principal::User(IamName::parse(&"u".repeat(64)).unwrap()),
             access_key: None,
+            all_keys: false,
         };
         let m = compose(
             &incident(&"Very:Long/Type".repeat(10)),

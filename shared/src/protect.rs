@@ -86,9 +86,9 @@ impl fmt::Display for Pattern {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProtectedPrincipals(Vec<Pattern>);
+pub struct PrincipalPatterns(Vec<Pattern>);
 
-impl ProtectedPrincipals {
+impl PrincipalPatterns {
     /// Comma-separated ARNs, as `PROTECTED_PRINCIPALS` holds them.
     pub fn parse(list: &str) -> Result<Self, PatternError> {
         list.split(',')
@@ -104,11 +104,7 @@ impl ProtectedPrincipals {
     }
 
     /// The entry that protects this principal, if any.
-    pub fn protecting(
-        &self,
-        account: Option<&AccountId>,
-        principal: &Principal,
-    ) -> Option<&Pattern> {
+    pub fn matching(&self, account: Option<&AccountId>, principal: &Principal) -> Option<&Pattern> {
         let (kind, name) = match principal {
             Principal::User(n) => (Kind::User, n.as_str()),
             Principal::Role(n) => (Kind::Role, n.as_str()),
@@ -129,7 +125,7 @@ mod tests {
 
     #[test]
     fn matches_by_account_kind_and_name_ignoring_path() {
-        let p = ProtectedPrincipals::parse(
+        let p = PrincipalPatterns::parse(
             "arn:aws:iam::111122223333:role/admin/BreakGlass*, arn:aws:iam::*:user/ci-deployer",
         )
         .unwrap();
@@ -137,11 +133,11 @@ mod tests {
         let user = |n: &str| Principal::User(IamName::parse(n).unwrap());
         let a = acct("111122223333");
         let b = acct("444455556666");
-        assert!(p.protecting(Some(&a), &role("BreakGlassAdmin")).is_some());
-        assert!(p.protecting(Some(&b), &role("BreakGlassAdmin")).is_none());
-        assert!(p.protecting(Some(&a), &user("BreakGlassAdmin")).is_none());
-        assert!(p.protecting(Some(&b), &user("ci-deployer")).is_some());
-        assert!(p.protecting(Some(&b), &user("ci-deployer2")).is_none());
+        assert!(p.matching(Some(&a), &role("BreakGlassAdmin")).is_some());
+        assert!(p.matching(Some(&b), &role("BreakGlassAdmin")).is_none());
+        assert!(p.matching(Some(&a), &user("BreakGlassAdmin")).is_none());
+        assert!(p.matching(Some(&b), &user("ci-deployer")).is_some());
+        assert!(p.matching(Some(&b), &user("ci-deployer2")).is_none());
     }
 
     #[test]
@@ -152,7 +148,7 @@ mod tests {
             "arn:aws:s3:::bucket",
             "arn:aws:iam::111122223333:group/x",
         ] {
-            assert!(ProtectedPrincipals::parse(bad).is_err(), "{bad}");
+            assert!(PrincipalPatterns::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -16,7 +16,7 @@ use crate::ledger::{Claim, Delivery, Ledger, Status};
 use crate::notify;
 use crate::playbooks::{credentials, instance, Played};
 use crate::protect::Pattern;
-use crate::signals::{self, Flags, Function, Incident, Principal, Signal, Target};
+use crate::signals::{self, Function, Incident, Principal, Signal, Target};
 
 /// Everything built once per cold start.
 pub struct Responder {
@@ -146,10 +146,7 @@ impl Responder {
     }
 
     pub async fn handle(&self, event: Value, request_id: &str) -> Result<Report, ResponseError> {
-        let flags = Flags {
-            respond_to_sample_findings: self.config.respond_to_sample_findings,
-        };
-        let signal = signals::from_event(self.function, event, &flags).inspect_err(|e| {
+        let signal = signals::from_event(self.function, event, &self.config).inspect_err(|e| {
             tracing::warn!(error = %e, "bad event");
         })?;
         let report = Report {
@@ -165,7 +162,7 @@ impl Responder {
             notified: false,
             actions: Vec::new(),
         };
-        let (incident, target) = match signal {
+        let (incident, target, notify_only) = match signal {
             Signal::Ignore {
                 incident: None,
                 reason,
@@ -185,7 +182,12 @@ impl Responder {
                     .decline(report, &incident, None, request_id, Status::Ignored, reason)
                     .await
             }
-            Signal::Respond { incident, target } => (incident, target),
+            Signal::Respond { incident, target } => (incident, target, None),
+            Signal::Notify {
+                incident,
+                target,
+                reason,
+            } => (incident, target, Some(reason)),
         };
         let report = Report {
             incident_id: Some(incident.id.clone()),
@@ -193,7 +195,10 @@ impl Responder {
             target: Some(target.clone()),
             ..report
         };
-        if let Some((status, reason)) = self.refusal(&incident, &target) {
+        let declined = self
+            .refusal(&incident, &target)
+            .or_else(|| notify_only.map(|reason| (Status::NotifyOnly, reason)));
+        if let Some((status, reason)) = declined {
             return self
                 .decline(report, &incident, Some(&target), request_id, status, reason)
                 .await;
@@ -220,7 +225,7 @@ impl Responder {
         if let Some(p) = self
             .config
             .protected
-            .protecting(Some(&self.account), principal)
+            .matching(Some(&self.account), principal)
         {
             return Some((
                 Status::Protected,
@@ -420,10 +425,11 @@ impl Responder {
             Target::Credentials {
                 principal,
                 access_key,
+                all_keys,
             } => {
                 let opts = credentials::Options {
                     dry_run: self.config.dry_run,
-                    deactivate_all_keys: self.config.deactivate_all_keys,
+                    deactivate_all_keys: self.config.deactivate_all_keys || *all_keys,
                     quarantine_roles: self.config.quarantine_roles,
                 };
                 Played::Actions(

@@ -3,8 +3,11 @@
 
 use serde::Serialize;
 
+use crate::config::Config;
+use crate::events::cloudtrail::Record;
 use crate::events::{self, guardduty::Finding, Envelope, Event, EventError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId, InstanceId};
+use crate::rules::{self, Response};
 
 /// Which Lambda function is asking: each handles its own kind of target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,6 +68,9 @@ pub enum Target {
     Credentials {
         principal: Principal,
         access_key: Option<AccessKeyId>,
+        /// Deactivate every key of the user, whatever DEACTIVATE_ALL_KEYS says.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        all_keys: bool,
     },
     Instance {
         instance: InstanceId,
@@ -77,6 +83,7 @@ impl Target {
             Self::Credentials {
                 principal,
                 access_key: Some(key),
+                ..
             } => format!("{} (key {})", principal.describe(), key.redacted()),
             _ => self.describe_briefly(),
         }
@@ -110,15 +117,17 @@ pub enum Signal {
         incident: Incident,
         target: Target,
     },
+    /// Worth a person's attention, but not for cordon to contain.
+    Notify {
+        incident: Incident,
+        target: Target,
+        reason: String,
+    },
     /// Recorded and answered, but nothing is touched.
     Ignore {
         incident: Option<Incident>,
         reason: String,
     },
-}
-
-pub struct Flags {
-    pub respond_to_sample_findings: bool,
 }
 
 const INSTANCE_CREDENTIAL_EXFILTRATION: &str =
@@ -127,11 +136,18 @@ const INSTANCE_CREDENTIAL_EXFILTRATION: &str =
 pub fn from_event(
     function: Function,
     event: serde_json::Value,
-    flags: &Flags,
+    config: &Config,
 ) -> Result<Signal, EventError> {
     let (envelope, event) = events::parse(event)?;
     match event {
-        Event::GuardDuty(finding) => from_finding(function, &envelope, &finding, flags),
+        Event::GuardDuty(finding) => from_finding(function, &envelope, &finding, config),
+        Event::CloudTrail(record) => match function {
+            Function::QuarantineCredentials => from_cloudtrail(&record, config),
+            Function::IsolateInstance => Ok(Signal::Ignore {
+                incident: None,
+                reason: "isolate-instance does not act on CloudTrail calls".to_owned(),
+            }),
+        },
         Event::Other { detail_type } => Ok(Signal::Ignore {
             incident: None,
             reason: format!("{} does not handle {detail_type:?} events", function.name()),
@@ -143,7 +159,7 @@ fn from_finding(
     function: Function,
     envelope: &Envelope,
     finding: &Finding,
-    flags: &Flags,
+    config: &Config,
 ) -> Result<Signal, EventError> {
     let incident = Incident {
         id: IncidentId::parse(&finding.id)?,
@@ -165,7 +181,7 @@ fn from_finding(
             reason,
         })
     };
-    if finding.is_sample() && !flags.respond_to_sample_findings {
+    if finding.is_sample() && !config.respond_to_sample_findings {
         return ignore("sample finding (RESPOND_TO_SAMPLE_FINDINGS is off)".to_owned());
     }
     let missing = |field| EventError::MissingField {
@@ -239,5 +255,88 @@ fn credentials_target(
     Ok(Target::Credentials {
         principal,
         access_key: key,
+        all_keys: false,
     })
+}
+
+/// A CloudTrail call: which rule it trips, and whom to contain (normally the caller).
+fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventError> {
+    let Some(rule) = rules::evaluate(record, &config.rules) else {
+        return Ok(Signal::Ignore {
+            incident: None,
+            reason: format!(
+                "{}:{} matches no detection rule",
+                record.event_source, record.event_name
+            ),
+        });
+    };
+    let caller_arn = record
+        .user_identity
+        .arn
+        .as_deref()
+        .unwrap_or("unknown caller");
+    let incident = Incident {
+        id: IncidentId::parse(&record.event_id)?,
+        kind: format!("CloudTrail:{}", rule.id),
+        title: format!(
+            "{} ({}:{} by {caller_arn})",
+            rule.description,
+            record.event_source.trim_end_matches(".amazonaws.com"),
+            record.event_name
+        ),
+        severity: rule.severity,
+        account: record.account().map(AccountId::parse).transpose()?,
+        region: record.aws_region.clone(),
+        count: 1,
+    };
+    let target = if rule.id == "aws-quarantined-key" {
+        // AWS quarantined someone: the target is that user, not the caller (often AWS itself).
+        let user = record
+            .request_str("userName")
+            .ok_or(EventError::MissingField {
+                finding: record.event_id.chars().take(128).collect(),
+                field: "requestParameters.userName",
+            })?;
+        Target::Credentials {
+            principal: Principal::User(IamName::parse(user)?),
+            access_key: None,
+            all_keys: true,
+        }
+    } else {
+        Target::Credentials {
+            principal: rules::caller(record),
+            access_key: record
+                .user_identity
+                .access_key_id
+                .as_deref()
+                .and_then(|k| AccessKeyId::parse(k).ok()),
+            all_keys: false,
+        }
+    };
+    let notify = |reason: String| Signal::Notify {
+        incident: incident.clone(),
+        target: target.clone(),
+        reason,
+    };
+    if record.by_aws_service() && rule.id != "aws-quarantined-key" {
+        return Ok(Signal::Ignore {
+            incident: Some(incident.clone()),
+            reason: "called by an AWS service on a principal's behalf: never contained".to_owned(),
+        });
+    }
+    if rule.response == Response::Notify {
+        return Ok(notify(rule.description.to_owned()));
+    }
+    if let Some(code) = &record.error_code {
+        let code: String = code
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(64)
+            .collect();
+        return Ok(notify(format!(
+            "{} (the call failed with {code}: notify only)",
+            rule.description
+        )));
+    }
+    Ok(Signal::Respond { incident, target })
 }

@@ -1,0 +1,112 @@
+//! A CloudTrail record, as EventBridge delivers it in `detail` ("AWS API Call via CloudTrail")
+//! and as trail log files hold it. Request and response bodies differ per API: left as JSON.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    pub event_source: String,
+    pub event_name: String,
+    #[serde(default)]
+    pub event_time: Option<String>,
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    #[serde(default)]
+    pub source_ip_address: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub request_parameters: Option<Value>,
+    #[serde(default)]
+    pub response_elements: Option<Value>,
+    #[serde(default)]
+    pub recipient_account_id: Option<String>,
+    #[serde(default)]
+    pub user_identity: UserIdentity,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub arn: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub invoked_by: Option<String>,
+    #[serde(default)]
+    pub session_context: Option<SessionContext>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext {
+    #[serde(default)]
+    pub session_issuer: Option<SessionIssuer>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionIssuer {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub user_name: Option<String>,
+    #[serde(default)]
+    pub arn: Option<String>,
+}
+
+impl Record {
+    /// A request field by dotted path (`policyArn`, `trailName`, `ipPermissions.items`).
+    pub fn request(&self, path: &str) -> Option<&Value> {
+        path.split('.')
+            .try_fold(self.request_parameters.as_ref()?, |v, k| v.get(k))
+    }
+
+    pub fn request_str(&self, path: &str) -> Option<&str> {
+        self.request(path).and_then(Value::as_str)
+    }
+
+    pub fn account(&self) -> Option<&str> {
+        self.recipient_account_id
+            .as_deref()
+            .or(self.user_identity.account_id.as_deref())
+    }
+
+    /// Called by an AWS service on someone's behalf, not by the principal itself.
+    pub fn by_aws_service(&self) -> bool {
+        self.user_identity.kind.as_deref() == Some("AWSService")
+            || self.user_identity.invoked_by.is_some()
+    }
+}
+
+/// Every record in a JSON document, whatever its form: one record, an array, a trail log file
+/// (`{"Records": [...]}`) or an EventBridge envelope. Items that are not records come back as
+/// errors, never as a panic.
+pub fn records(doc: Value) -> Vec<Result<Record, serde_json::Error>> {
+    match doc {
+        Value::Array(items) => items.into_iter().flat_map(records).collect(),
+        Value::Object(mut map) => {
+            if let Some(list) = map.remove("Records") {
+                records(list)
+            } else if map.contains_key("detail-type") {
+                records(map.remove("detail").unwrap_or(Value::Null))
+            } else {
+                vec![serde_json::from_value(Value::Object(map))]
+            }
+        }
+        other => vec![serde_json::from_value(other)],
+    }
+}
