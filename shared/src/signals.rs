@@ -275,8 +275,12 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
         .arn
         .as_deref()
         .unwrap_or("unknown caller");
+    let event_id = record.event_id.as_deref().ok_or(EventError::MissingField {
+        finding: format!("{}:{}", record.event_source, record.event_name),
+        field: "eventID",
+    })?;
     let incident = Incident {
-        id: IncidentId::parse(&record.event_id)?,
+        id: IncidentId::parse(event_id)?,
         kind: format!("CloudTrail:{}", rule.id),
         title: format!(
             "{} ({}:{} by {caller_arn})",
@@ -294,7 +298,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
         let user = record
             .request_str("userName")
             .ok_or(EventError::MissingField {
-                finding: record.event_id.chars().take(128).collect(),
+                finding: event_id.to_owned(),
                 field: "requestParameters.userName",
             })?;
         Target::Credentials {

@@ -1,6 +1,8 @@
 //! Integration tests: the responder against moto server, asserting state through the SDK.
 //! One binary (one moto process); every test uses its own names, table and topic.
 
+mod cloudtrail;
+mod corpus;
 mod credentials;
 mod instance;
 mod ledger;

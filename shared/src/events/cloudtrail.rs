@@ -7,8 +7,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
-    #[serde(rename = "eventID")]
-    pub event_id: String,
+    /// Absent from some published examples; an event without one cannot be an incident.
+    #[serde(default, rename = "eventID")]
+    pub event_id: Option<String>,
     pub event_source: String,
     pub event_name: String,
     #[serde(default)]
