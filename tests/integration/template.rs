@@ -93,3 +93,43 @@ fn functions_share_the_runtime_settings_the_issue_asks_for() {
         assert!(!vars[v].is_badvalue(), "{v} missing from the template");
     }
 }
+
+/// The CloudTrail rule lists exactly the sources and names the detection rules look at.
+#[test]
+fn cloudtrail_pattern_matches_the_rules() {
+    let t = template();
+    let pattern = &t["Resources"]["QuarantineCredentialsFunction"]["Properties"]["Events"]
+        ["CloudTrailCall"]["Properties"]["Pattern"]["detail"];
+    let sources: BTreeSet<String> = strings(&pattern["eventSource"]).into_iter().collect();
+    let names: BTreeSet<String> = pattern["eventName"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|n| match n {
+            Yaml::String(s) => s.clone(),
+            other => format!("{}*", other["prefix"].as_str().unwrap()),
+        })
+        .collect();
+    let calls = cordon::rules::watched_calls();
+    let want_sources: BTreeSet<String> = calls.iter().map(|(s, _)| s.to_string()).collect();
+    let want_names: BTreeSet<String> = calls.iter().map(|(_, n)| n.to_string()).collect();
+    assert_eq!(sources, want_sources);
+    assert_eq!(
+        names,
+        want_names,
+        "extra: {:?}, missing: {:?}",
+        names.difference(&want_names).collect::<Vec<_>>(),
+        want_names.difference(&names).collect::<Vec<_>>()
+    );
+}
+
+/// Every sample event is valid JSON the functions can be invoked with.
+#[test]
+fn every_sample_event_is_an_eventbridge_envelope() {
+    for entry in std::fs::read_dir(repo_root().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(doc["detail-type"].is_string(), "{}", path.display());
+    }
+}
