@@ -8,7 +8,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CLIPPY := RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)" \
 	CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
-.PHONY: venv demo test lint
+.PHONY: venv demo test lint build package deploy invoke logs
+FUNCTIONS := quarantine-credentials isolate-instance
+FN ?= quarantine-credentials
+EVENT ?= events/guardduty-iam-user.json
+TARGET ?= moto
+STACK ?= cordon
 
 $(VENV)/.installed: tests/requirements.txt
 	python3 -m venv $(VENV)
@@ -29,3 +34,34 @@ test: venv
 
 lint: venv
 	cfn-lint template.yaml
+
+$(VENV)/.build-tools: $(VENV)/.installed tests/build-requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/build-requirements.txt
+	rustup target add aarch64-unknown-linux-gnu
+	touch $@
+
+## make build: release arm64 `bootstrap` for each function, under target/lambda/<name>/.
+build: $(VENV)/.build-tools
+	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
+
+## make package: one zip per function, with its size.
+package: build
+	@for f in $(FUNCTIONS); do \
+		(cd target/lambda/$$f && rm -f bootstrap.zip && zip -q -9 bootstrap.zip bootstrap); \
+		printf '%-24s bootstrap %8s bytes   bootstrap.zip %8s bytes\n' $$f \
+			$$(stat -c %s target/lambda/$$f/bootstrap) $$(stat -c %s target/lambda/$$f/bootstrap.zip); \
+	done
+
+## make deploy: sam deploy (guided the first time, then from samconfig.toml).
+deploy: package
+	@command -v sam >/dev/null || { echo "Install the AWS SAM CLI first (pip install aws-sam-cli)"; exit 1; }
+	@if [ -f samconfig.toml ]; then sam deploy; else sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; fi
+
+## make invoke FN=... EVENT=...: one event through `cargo lambda watch` + `cargo lambda invoke`,
+## against a fresh moto server (TARGET=moto, the default) or your AWS credentials (TARGET=aws).
+invoke: venv
+	cargo run --quiet -p integration-tests --bin invoke -- $(TARGET) $(FN) $(EVENT)
+
+## make logs FN=...: tail the deployed function's logs.
+logs:
+	sam logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,QuarantineCredentialsFunction) --tail

@@ -1,230 +1,13 @@
 //! isolate-instance on GuardDuty EC2 findings, against a VPC seeded like a real workload.
 
-use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, IamInstanceProfileSpecification, InstanceAttributeName,
-    ResourceType, Tag, TagSpecification,
-};
+use aws_sdk_ec2::types::InstanceAttributeName;
 use cordon::ledger::Status;
 use cordon::Function;
-use integration_tests::{event, seed_role, unique, Deployment};
+use integration_tests::seed::seed_workload as seed;
+use integration_tests::{event, unique, Deployment};
 use serde_json::Value;
 
 use crate::{deployment, invoke, responder};
-
-struct Workload {
-    instance: String,
-    enis: Vec<String>,
-    volumes: Vec<String>,
-    vpc: String,
-    role: String,
-    asg: String,
-    target_group: String,
-}
-
-async fn seed(d: &Deployment, tags: &[(&str, &str)]) -> Workload {
-    let (ec2, iam) = (&d.clients.ec2, &d.clients.iam);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .amazon_provided_ipv6_cidr_block(true)
-        .send()
-        .await
-        .unwrap();
-    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.0.1.0/24")
-        .availability_zone("us-east-1a")
-        .send()
-        .await
-        .unwrap();
-    let subnet = subnet.subnet().unwrap().subnet_id().unwrap().to_owned();
-    let web = ec2
-        .create_security_group()
-        .vpc_id(&vpc)
-        .group_name(unique("web"))
-        .description("web")
-        .send()
-        .await
-        .unwrap();
-    let web = web.group_id().unwrap().to_owned();
-
-    let role = unique("web-app");
-    seed_role(iam, &role).await.unwrap();
-    iam.create_instance_profile()
-        .instance_profile_name(&role)
-        .send()
-        .await
-        .unwrap();
-    iam.add_role_to_instance_profile()
-        .instance_profile_name(&role)
-        .role_name(&role)
-        .send()
-        .await
-        .unwrap();
-
-    let volume = |dev: &str| {
-        BlockDeviceMapping::builder()
-            .device_name(dev)
-            .ebs(
-                EbsBlockDevice::builder()
-                    .volume_size(8)
-                    .delete_on_termination(true)
-                    .build(),
-            )
-            .build()
-    };
-    let mut tag_spec = TagSpecification::builder()
-        .resource_type(ResourceType::Instance)
-        .tags(Tag::builder().key("Name").value("web-1").build());
-    for (k, v) in tags {
-        tag_spec = tag_spec.tags(Tag::builder().key(*k).value(*v).build());
-    }
-    let run = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .min_count(1)
-        .max_count(1)
-        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-        .subnet_id(&subnet)
-        .security_group_ids(&web)
-        .iam_instance_profile(
-            IamInstanceProfileSpecification::builder()
-                .name(&role)
-                .build(),
-        )
-        .block_device_mappings(volume("/dev/sdf"))
-        .block_device_mappings(volume("/dev/sdg"))
-        .tag_specifications(tag_spec.build())
-        .send()
-        .await
-        .unwrap();
-    let instance = run.instances()[0].instance_id().unwrap().to_owned();
-    let second = ec2
-        .create_network_interface()
-        .subnet_id(&subnet)
-        .groups(&web)
-        .send()
-        .await
-        .unwrap();
-    let second = second
-        .network_interface()
-        .unwrap()
-        .network_interface_id()
-        .unwrap()
-        .to_owned();
-    ec2.attach_network_interface()
-        .network_interface_id(&second)
-        .instance_id(&instance)
-        .device_index(1)
-        .send()
-        .await
-        .unwrap();
-
-    let asg = unique("asg");
-    let lt = ec2
-        .create_launch_template()
-        .launch_template_name(unique("lt"))
-        .launch_template_data(
-            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                .image_id("ami-12c6146b")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let lt_id = lt
-        .launch_template()
-        .unwrap()
-        .launch_template_id()
-        .unwrap()
-        .to_owned();
-    d.clients
-        .autoscaling
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(&asg)
-        .launch_template(
-            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                .launch_template_id(lt_id)
-                .build(),
-        )
-        .min_size(0)
-        .max_size(3)
-        .desired_capacity(0)
-        .vpc_zone_identifier(&subnet)
-        .send()
-        .await
-        .unwrap();
-    d.clients
-        .autoscaling
-        .attach_instances()
-        .auto_scaling_group_name(&asg)
-        .instance_ids(&instance)
-        .send()
-        .await
-        .unwrap();
-
-    let tg = d
-        .clients
-        .elbv2
-        .create_target_group()
-        .name(
-            unique("tg")
-                .replace('-', "")
-                .chars()
-                .take(30)
-                .collect::<String>(),
-        )
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(80)
-        .vpc_id(&vpc)
-        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
-        .send()
-        .await
-        .unwrap();
-    let target_group = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
-    d.clients
-        .elbv2
-        .register_targets()
-        .target_group_arn(&target_group)
-        .targets(
-            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
-                .id(&instance)
-                .port(80)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-
-    let described = ec2
-        .describe_instances()
-        .instance_ids(&instance)
-        .send()
-        .await
-        .unwrap();
-    let i = &described.reservations()[0].instances()[0];
-    let enis = i
-        .network_interfaces()
-        .iter()
-        .map(|n| n.network_interface_id().unwrap().to_owned())
-        .collect();
-    let volumes = i
-        .block_device_mappings()
-        .iter()
-        .filter_map(|b| b.ebs()?.volume_id().map(str::to_owned))
-        .collect();
-    Workload {
-        instance,
-        enis,
-        volumes,
-        vpc,
-        role,
-        asg,
-        target_group,
-    }
-}
 
 fn finding(instance: &str) -> (String, Value) {
     let mut e = event("guardduty-ec2.json").unwrap();
@@ -274,7 +57,7 @@ async fn snapshots(d: &Deployment, finding: &str) -> Vec<String> {
 #[tokio::test]
 async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
     let d = deployment().await;
-    let w = seed(&d, &[]).await;
+    let w = seed(&d, &[]).await.unwrap();
     assert_eq!(w.enis.len(), 2);
     assert_eq!(
         w.volumes.len(),
@@ -450,7 +233,7 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
 #[tokio::test]
 async fn protected_instance_is_untouched() {
     let d = deployment().await;
-    let w = seed(&d, &[("cordon:protected", "true")]).await;
+    let w = seed(&d, &[("cordon:protected", "true")]).await.unwrap();
     let r = responder(&d, Function::IsolateInstance, &[]).await;
     let (finding, e) = finding(&w.instance);
     let before: Vec<Vec<String>> =
@@ -468,7 +251,7 @@ async fn protected_instance_is_untouched() {
 #[tokio::test]
 async fn dry_run_instance_is_untouched() {
     let d = deployment().await;
-    let w = seed(&d, &[]).await;
+    let w = seed(&d, &[]).await.unwrap();
     let r = responder(&d, Function::IsolateInstance, &[("DRY_RUN", "true")]).await;
     let (finding, e) = finding(&w.instance);
     let before: Vec<Vec<String>> =
@@ -513,7 +296,7 @@ async fn dry_run_instance_is_untouched() {
 #[tokio::test]
 async fn credential_exfiltration_finding_isolates_the_source_instance() {
     let d = deployment().await;
-    let w = seed(&d, &[]).await;
+    let w = seed(&d, &[]).await.unwrap();
     let r = responder(&d, Function::IsolateInstance, &[]).await;
     let mut e = event("guardduty-instance-credential-exfiltration.json").unwrap();
     e["detail"]["id"] = unique("finding").replace('-', "").into();

@@ -19,6 +19,11 @@ use cordon::config::Config;
 use cordon::ledger::{BY_RESOURCE_INDEX, OPEN_INDEX};
 use serde_json::Value;
 
+pub mod seed;
+pub mod watch;
+
+pub use seed::{seed_role, seed_user};
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub fn repo_root() -> PathBuf {
@@ -268,31 +273,6 @@ pub fn event(name: &str) -> Result<Value, BoxError> {
     Ok(serde_json::from_str(
         &std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?,
     )?)
-}
-
-/// An IAM user with `keys` access keys; returns their ids.
-pub async fn seed_user(
-    iam: &aws_sdk_iam::Client,
-    name: &str,
-    keys: usize,
-) -> Result<Vec<String>, BoxError> {
-    iam.create_user().user_name(name).send().await?;
-    let mut ids = Vec::new();
-    for _ in 0..keys {
-        let key = iam.create_access_key().user_name(name).send().await?;
-        ids.push(key.access_key().ok_or("no key")?.access_key_id().to_owned());
-    }
-    Ok(ids)
-}
-
-pub async fn seed_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<(), BoxError> {
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    iam.create_role()
-        .role_name(name)
-        .assume_role_policy_document(trust)
-        .send()
-        .await?;
-    Ok(())
 }
 
 /// Status of each of a user's keys, by id.

@@ -2,66 +2,27 @@
 //! real Lambda runtime path (`cargo lambda watch` + `cargo lambda invoke`), and a report of what
 //! changed. Exits non-zero unless the account ends as expected.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use integration_tests::watch::Watch;
 use integration_tests::{
     attr, key_statuses, ledger_items, repo_root, seed_role, seed_user, BoxError, Deployment, Moto,
     ACCOUNT,
 };
 use serde_json::Value;
 
-/// Stops `cargo lambda watch` (and the functions it runs) when the demo ends, however it ends.
-struct Watch(Child);
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cargo_lambda() -> PathBuf {
-    std::env::var("CARGO_LAMBDA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().join(".venv/bin/cargo-lambda"))
-}
-
 struct Demo {
-    port: u16,
+    watch: Watch,
     dir: PathBuf,
     failures: Vec<String>,
 }
 
 impl Demo {
-    /// Invoke `function` with `event` through the emulated Lambda control plane.
     fn invoke(&self, function: &str, name: &str, event: &Value) -> Result<(bool, Value), BoxError> {
         let file = self.dir.join(name);
         std::fs::write(&file, serde_json::to_vec_pretty(event)?)?;
-        let out = Command::new(cargo_lambda())
-            .args([
-                "lambda",
-                "invoke",
-                function,
-                "--output-format",
-                "json",
-                "-A",
-                "127.0.0.1",
-            ])
-            .args(["-P", &self.port.to_string(), "--data-file"])
-            .arg(&file)
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| {
-            Value::String(
-                format!("{}{}", text, String::from_utf8_lossy(&out.stderr))
-                    .trim()
-                    .to_owned(),
-            )
-        });
-        Ok((out.status.success(), body))
+        self.watch.invoke(function, &file)
     }
 
     fn expect(&mut self, ok: bool, what: &str) {
@@ -173,42 +134,11 @@ async fn main() -> Result<(), BoxError> {
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
     ]));
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let dir = repo_root().join("target/demo");
     std::fs::create_dir_all(&dir)?;
-    let log = std::fs::File::create(dir.join("functions.log"))?;
-    let mut watch = Command::new(cargo_lambda());
-    watch
-        .current_dir(repo_root())
-        .args([
-            "lambda",
-            "watch",
-            "--ignore-changes",
-            "-A",
-            "127.0.0.1",
-            "-P",
-            &port.to_string(),
-        ])
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    for (k, v) in &env {
-        watch.arg("--env-var").arg(format!("{k}={v}"));
-    }
-    let _watch = Watch(watch.spawn().map_err(|e| {
-        format!(
-            "cargo lambda ({}): {e}; run `make venv`",
-            cargo_lambda().display()
-        )
-    })?);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("cargo lambda watch did not start; see target/demo/functions.log".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let watch = Watch::start(&env, &dir.join("functions.log"))?;
     let mut demo = Demo {
-        port,
+        watch,
         dir: dir.clone(),
         failures: Vec::new(),
     };
