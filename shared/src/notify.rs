@@ -109,10 +109,17 @@ pub fn compose(
     }
     if let (Some(region), Some(_)) = (&incident.region, &incident.account) {
         line(String::new());
-        line(format!(
-            "GuardDuty: https://{region}.console.aws.amazon.com/guardduty/home?region={region}#/findings?search=id%3D{}",
-            incident.id
-        ));
+        line(if incident.kind.starts_with("CloudTrail:") {
+            format!(
+                "CloudTrail: https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{}",
+                incident.id
+            )
+        } else {
+            format!(
+                "GuardDuty: https://{region}.console.aws.amazon.com/guardduty/home?region={region}#/findings?search=id%3D{}",
+                incident.id
+            )
+        });
     }
     line("The incident ledger holds the state before every change, for release.".to_owned());
 

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use integration_tests::seed::{seed_workload, Workload};
 use integration_tests::watch::Watch;
 use integration_tests::{
     attr, key_statuses, ledger_items, repo_root, seed_role, seed_user, BoxError, Deployment, Moto,
@@ -95,6 +96,62 @@ async fn user_state(iam: &aws_sdk_iam::Client, user: &str) -> Result<String, Box
     ))
 }
 
+async fn instance_state(d: &Deployment, w: &Workload) -> Result<String, BoxError> {
+    let ec2 = &d.clients.ec2;
+    let mut groups = Vec::new();
+    for eni in &w.enis {
+        let out = ec2
+            .describe_network_interfaces()
+            .network_interface_ids(eni)
+            .send()
+            .await?;
+        let g: Vec<String> = out
+            .network_interfaces()
+            .iter()
+            .flat_map(|n| n.groups())
+            .filter_map(|g| g.group_name().map(str::to_owned))
+            .collect();
+        groups.push(format!("{eni}: {g:?}"));
+    }
+    let protection = ec2
+        .describe_instance_attribute()
+        .instance_id(&w.instance)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await?
+        .disable_api_termination()
+        .and_then(|v| v.value())
+        .unwrap_or(false);
+    let profile = ec2
+        .describe_iam_instance_profile_associations()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-id")
+                .values(&w.instance)
+                .build(),
+        )
+        .send()
+        .await?
+        .iam_instance_profile_associations()
+        .iter()
+        .filter(|a| a.state().map(|s| s.as_str()) == Some("associated"))
+        .count();
+    let in_asg = d
+        .clients
+        .autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(&w.instance)
+        .send()
+        .await?
+        .auto_scaling_instances()
+        .len();
+    Ok(format!(
+        "groups: {}\n  termination protection: {protection}, instance profile associations: {profile}, in Auto Scaling group: {}",
+        groups.join("; "),
+        in_asg > 0
+    ))
+}
+
 async fn role_state(iam: &aws_sdk_iam::Client, role: &str) -> Result<String, BoxError> {
     let attached = iam
         .list_attached_role_policies()
@@ -119,11 +176,12 @@ async fn main() -> Result<(), BoxError> {
     let moto = Moto::start()?;
     let d = Deployment::create(&moto).await?;
     let iam = &d.clients.iam;
-    let (alice, role, breakglass) = ("alice", "web-app", "breakglass");
+    let (alice, role, breakglass, mallory) = ("alice", "web-app", "breakglass", "mallory");
     let alice_keys = seed_user(iam, alice, 2).await?;
+    let mallory_keys = seed_user(iam, mallory, 1).await?;
     let breakglass_keys = seed_user(iam, breakglass, 1).await?;
     seed_role(iam, role).await?;
-    println!("Seeded account {ACCOUNT}: user {alice} (2 keys), user {breakglass} (protected), role {role}\n");
+    println!("Seeded account {ACCOUNT}: user {alice} (2 keys), user {breakglass} (protected), user {mallory} (1 key), role {role}\n");
 
     let mut env = moto.env();
     env.extend(d.vars(&[
@@ -157,6 +215,8 @@ async fn main() -> Result<(), BoxError> {
     protected_event["detail"]["resource"]["accessKeyDetails"]["userName"] = breakglass.into();
     protected_event["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] =
         breakglass_keys[0].clone().into();
+    let mut stop_logging = integration_tests::event("cloudtrail-stop-logging.json")?;
+    stop_logging["detail"]["userIdentity"]["accessKeyId"] = mallory_keys[0].clone().into();
     let mut repeat = user_event.clone();
     repeat["detail"]["service"]["count"] = 2.into();
     let cases = [
@@ -194,6 +254,12 @@ async fn main() -> Result<(), BoxError> {
             "GuardDuty sample finding",
             "sample.json",
             integration_tests::event("guardduty-sample-finding.json")?,
+            true,
+        ),
+        (
+            "CloudTrail StopLogging by mallory's key",
+            "stop-logging.json",
+            stop_logging,
             true,
         ),
         (
@@ -283,15 +349,71 @@ async fn main() -> Result<(), BoxError> {
         reports[5]["status"] == "ignored",
         "the sample finding was ignored",
     );
+    demo.expect(
+        reports[6]["status"] == "contained" && key_statuses(iam, mallory).await?[0].1 == "Inactive",
+        "StopLogging: mallory's key is Inactive",
+    );
+
+    // ---- an EC2 finding: isolate-instance -------------------------------------------
+    let w = seed_workload(&d, &[]).await?;
+    println!(
+        "\nSeeded instance {} (ENIs {:?}, volumes {:?}, Auto Scaling group {}, target group)",
+        w.instance, w.enis, w.volumes, w.asg
+    );
+    println!("Before:\n  {}", instance_state(&d, &w).await?);
+    let mut ec2_event = integration_tests::event("guardduty-ec2.json")?;
+    ec2_event["detail"]["resource"]["instanceDetails"]["instanceId"] = w.instance.clone().into();
+    for (label, file) in [
+        ("EC2 finding (crypto mining)", "ec2.json"),
+        ("the same EC2 finding again", "ec2-repeat.json"),
+    ] {
+        println!("Invoke isolate-instance: {label}");
+        let started = Instant::now();
+        let (ok, report) = demo.invoke("isolate-instance", file, &ec2_event)?;
+        println!(
+            "  {} ({} ms)",
+            summary(&report),
+            started.elapsed().as_millis()
+        );
+        demo.expect(ok, "invocation succeeded");
+        reports.push(report);
+    }
+    println!("After:\n  {}", instance_state(&d, &w).await?);
+    let isolated = reports
+        .iter()
+        .rev()
+        .nth(1)
+        .is_some_and(|r| r["status"] == "contained");
+    demo.expect(isolated, "the instance is contained");
+    let snapshots = d
+        .clients
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:cordon:instance")
+                .values(&w.instance)
+                .build(),
+        )
+        .send()
+        .await?;
+    demo.expect(
+        snapshots.snapshots().len() == w.volumes.len(),
+        "one snapshot per volume after two deliveries",
+    );
 
     println!("\nLedger ({}):", d.table);
-    for id in [
-        "c2b7f0a1e9d34c6e8f0a1b2c3d4e5f60",
-        "d3c8a1b2f0e45d7f9a1b2c3d4e5f6071",
-        "e4d9b2c3a1f56e8a0b1c2d3e4f506172",
-        "9a8b7c6d5e4f30211203a4b5c6d7e8f9",
-        "f5e0c3d4b2a67f9b1c2d3e4f50617283",
-    ] {
+    let incidents: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r["incident_id"].as_str().map(str::to_owned))
+        .fold(Vec::new(), |mut seen, id| {
+            if !seen.contains(&id) {
+                seen.push(id);
+            }
+            seen
+        });
+    for id in &incidents {
         for item in ledger_items(&d.clients.dynamodb, &d.table, id).await? {
             let sk = attr(&item, "sk");
             let line = match sk {
