@@ -19,6 +19,9 @@ pub struct Config {
     pub stop_instance: bool,
     /// How long a claim on an incident holds before a retry may take it over.
     pub lease_seconds: u64,
+    /// At most this many new containments per account per window; the rest are deferred.
+    pub rate_limit: u32,
+    pub rate_window_seconds: u64,
     pub rules: RuleSettings,
 }
 
@@ -64,13 +67,16 @@ impl Config {
                 value: v.to_owned(),
             }),
         };
-        let lease_seconds = match get("LEASE_SECONDS") {
-            None => 300,
+        let number = |name: &'static str, default: u64| match get(name) {
+            None => Ok(default),
             Some(v) => v.parse().map_err(|_| ConfigError::NotANumber {
-                name: "LEASE_SECONDS",
+                name,
                 value: v.to_owned(),
-            })?,
+            }),
         };
+        let lease_seconds = number("LEASE_SECONDS", 300)?;
+        let rate_limit = u32::try_from(number("RATE_LIMIT", 10)?).unwrap_or(u32::MAX);
+        let rate_window_seconds = number("RATE_WINDOW_SECONDS", 600)?.max(1);
         let list = |name: &str| -> Vec<String> {
             get(name)
                 .unwrap_or("")
@@ -123,6 +129,8 @@ impl Config {
             respond_to_sample_findings: flag("RESPOND_TO_SAMPLE_FINDINGS")?,
             stop_instance: flag("STOP_INSTANCE")?,
             lease_seconds,
+            rate_limit,
+            rate_window_seconds,
         })
     }
 }

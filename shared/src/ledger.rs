@@ -37,6 +37,8 @@ pub enum Status {
     NotifyOnly,
     Unsupported,
     Ignored,
+    /// The account's containment budget was spent: a person decides.
+    Deferred,
 }
 
 impl Status {
@@ -49,6 +51,7 @@ impl Status {
             Self::NotifyOnly => "notify_only",
             Self::Unsupported => "unsupported",
             Self::Ignored => "ignored",
+            Self::Deferred => "deferred",
         }
     }
 
@@ -208,7 +211,12 @@ impl Ledger {
             );
         let now_key = u.value("now_epoch", n(now.unix_timestamp()));
         let lease = u.name("lease_expires");
-        let condition = format!("attribute_not_exists({lease}) OR {lease} < {now_key}");
+        // Our own lease counts as free: the SDK may retry a claim whose first attempt was
+        // applied but whose answer was lost.
+        let me = u.value("me", s(request_id));
+        let owner = u.name("lease_owner");
+        let condition =
+            format!("attribute_not_exists({lease}) OR {lease} < {now_key} OR {owner} = {me}");
         let expression = u.expression();
         let result = self
             .client
@@ -378,6 +386,38 @@ impl Ledger {
             .await
             .map_err(aws)?;
         Ok(())
+    }
+
+    /// Take one containment from the account's budget for the current window. `false` when the
+    /// budget is spent: a flood of findings (or an attacker creating them) must not let cordon
+    /// lock out a whole account.
+    pub async fn take_budget(
+        &self,
+        account: &str,
+        limit: u32,
+        window_seconds: u64,
+        now: OffsetDateTime,
+    ) -> Result<bool, AwsError> {
+        let window = now.unix_timestamp() as u64 / window_seconds.max(1);
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("RATE#{account}#{window}")))
+            .key("sk", s("RATE"))
+            .update_expression("ADD #used :one")
+            .condition_expression("attribute_not_exists(#used) OR #used < :limit")
+            .expression_attribute_names("#used", "used")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .send()
+            .await
+            .map_err(aws);
+        match taken {
+            Ok(_) => Ok(true),
+            Err(e) if e.is("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// An incident we decided not to act on (ignored, protected, notify-only): recorded with its

@@ -34,6 +34,7 @@ pub fn compose(
         Status::NotifyOnly => "ACT NOW, cannot contain",
         Status::Unsupported => "cannot contain",
         Status::Ignored => "ignored",
+        Status::Deferred => "RATE LIMIT: did NOT contain",
     };
     // The full subject if it fits, else without the key id, else cut.
     let short = target.map_or_else(|| what.clone(), Target::describe_briefly);
@@ -166,11 +167,20 @@ fn next_steps(status: Status) -> &'static [&'static str] {
         ],
         Status::Unsupported => &["Contain this principal by hand (identity provider, SSO session, or the calling service)."],
         Status::Ignored => &["Nothing: this event was recorded and ignored."],
+        Status::Deferred => &[
+            "cordon reached its containment limit for this account (RATE_LIMIT per RATE_WINDOW_SECONDS) and did NOT act.",
+            "Many findings at once may be a real incident or someone feeding cordon findings: review them now and contain by hand.",
+            "The next delivery of this finding after the window is contained automatically.",
+        ],
     }
 }
 
 fn severity_label(severity: f64, status: Status) -> &'static str {
-    if matches!(status, Status::NotifyOnly | Status::Failed) || severity >= 7.0 {
+    if matches!(
+        status,
+        Status::NotifyOnly | Status::Failed | Status::Deferred
+    ) || severity >= 7.0
+    {
         "high"
     } else if severity >= 4.0 {
         "medium"

@@ -311,14 +311,14 @@ impl Responder {
                 now,
             )
             .await;
-        let (delivery, kind, cutoff, notified) = match claim {
+        let (delivery, kind, cutoff, previous, notified) = match claim {
             Ok(Claim::Owned {
                 delivery,
                 kind,
                 cutoff,
+                previous,
                 notified,
-                ..
-            }) => (Some(delivery), kind, cutoff, notified),
+            }) => (Some(delivery), kind, cutoff, previous, notified),
             Ok(Claim::Busy { delivery, owner }) => {
                 tracing::info!(incident = %incident.id, %owner, "another invocation is handling this incident");
                 return Ok(Report {
@@ -344,8 +344,35 @@ impl Responder {
         };
         report.delivery = Some(kind);
         report.delivery_number = delivery;
-        let played = self.run_playbook(incident, target, cutoff).await;
-        let status = self.settle(&mut report, played);
+        // Only incidents not yet contained spend the account's budget; repeats re-verify freely.
+        let first_attempt =
+            kind == Delivery::New || previous.as_deref() == Some(Status::Deferred.as_str());
+        let within_budget = if first_attempt && !self.config.dry_run {
+            self.within_budget(incident, now).await
+        } else {
+            Ok(true)
+        };
+        let status = match within_budget {
+            Ok(true) => {
+                let played = self.run_playbook(incident, target, cutoff).await;
+                self.settle(&mut report, played)
+            }
+            Ok(false) => {
+                report.reason = Some(format!(
+                    "rate limit: {} containments per {} s in account {} already used; needs a person",
+                    self.config.rate_limit, self.config.rate_window_seconds, self.account
+                ));
+                tracing::warn!(incident = %incident.id, "containment deferred by the rate limit");
+                Status::Deferred
+            }
+            Err(error) => {
+                return Err(ResponseError::Ledger {
+                    incident: incident.id.clone(),
+                    error,
+                    report: Box::new(report),
+                })
+            }
+        };
         report.status = Some(status);
 
         // A repeat that had to change something found drift: a key re-activated, a policy removed.
@@ -413,6 +440,22 @@ impl Responder {
             return Err(e);
         }
         Ok(report)
+    }
+
+    async fn within_budget(
+        &self,
+        incident: &Incident,
+        now: OffsetDateTime,
+    ) -> Result<bool, AwsError> {
+        let account = incident.account.as_ref().unwrap_or(&self.account);
+        self.ledger
+            .take_budget(
+                account.as_str(),
+                self.config.rate_limit,
+                self.config.rate_window_seconds,
+                now,
+            )
+            .await
     }
 
     async fn run_playbook(

@@ -294,7 +294,7 @@ pub fn caller(r: &Record) -> Principal {
     let id = &r.user_identity;
     let named = |n: Option<&str>, f: fn(IamName) -> Principal| {
         n.and_then(|n| IamName::parse(n).ok())
-            .map_or_else(|| Principal::Unsupported("unnamed".to_owned()), f)
+            .map_or_else(|| Principal::unsupported("unnamed"), f)
     };
     match id.kind.as_deref().unwrap_or("") {
         "IAMUser" => named(id.user_name.as_deref(), Principal::User),
@@ -306,13 +306,7 @@ pub fn caller(r: &Record) -> Principal {
             Principal::Role,
         ),
         "Root" => Principal::Root,
-        other => Principal::Unsupported(
-            other
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(64)
-                .collect(),
-        ),
+        other => Principal::unsupported(other),
     }
 }
 

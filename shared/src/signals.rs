@@ -37,6 +37,20 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The type names a principal kind, never a path or a sentence: letters and digits only.
+    pub fn unsupported(kind: &str) -> Self {
+        let kind: String = kind
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(64)
+            .collect();
+        Self::Unsupported(if kind.is_empty() {
+            "unknown".to_owned()
+        } else {
+            kind
+        })
+    }
+
     /// What a person reads: `IAM user alice`, `role web-app`.
     pub fn describe(&self) -> String {
         match self {
@@ -246,11 +260,7 @@ fn credentials_target(
         "IAMUser" => Principal::User(name()?),
         "AssumedRole" => Principal::Role(name()?),
         "Root" => Principal::Root,
-        other => Principal::Unsupported(if other.is_empty() {
-            "unknown".to_owned()
-        } else {
-            other.chars().take(64).collect()
-        }),
+        other => Principal::unsupported(other),
     };
     Ok(Target::Credentials {
         principal,

@@ -6,6 +6,7 @@ mod corpus;
 mod credentials;
 mod instance;
 mod ledger;
+mod reliability;
 mod template;
 
 use std::sync::OnceLock;

@@ -19,6 +19,7 @@ use cordon::config::Config;
 use cordon::ledger::{BY_RESOURCE_INDEX, OPEN_INDEX};
 use serde_json::Value;
 
+pub mod faults;
 pub mod seed;
 pub mod watch;
 
@@ -101,7 +102,12 @@ pub fn sdk_config(endpoint: &str, attempts: u32) -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
-        .retry_config(RetryConfig::standard().with_max_attempts(attempts))
+        // The functions' own retry mode, with a short backoff so fault tests run in seconds.
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(attempts)
+                .with_initial_backoff(Duration::from_millis(20)),
+        )
         .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
             aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "tests"),
         ))

@@ -1,0 +1,193 @@
+//! A fault-injecting HTTP proxy on 127.0.0.1 between the functions and moto. A configurable share
+//! of requests is answered with each service's own throttling error, a 5xx, or a dropped
+//! connection (before or after moto applied the request), so retries and honesty are tested
+//! against the failures AWS really produces.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::BoxError;
+
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub requests: AtomicU64,
+    pub throttled: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub dropped_before: AtomicU64,
+    pub dropped_after: AtomicU64,
+}
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    pub counts: Arc<Counts>,
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    Throttle,
+    ServerError,
+    DropBefore,
+    DropAfter,
+}
+
+/// A small deterministic generator: the same seed gives the same faults.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+impl FaultProxy {
+    /// Proxies to `upstream` (`http://127.0.0.1:PORT`), failing `percent` of requests.
+    pub async fn start(upstream: &str, percent: u64, seed: u64) -> Result<Self, BoxError> {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let counts = Arc::new(Counts::default());
+        let rng = Arc::new(std::sync::Mutex::new(Rng(seed | 1)));
+        let c = counts.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, counts, rng) = (upstream.clone(), c.clone(), rng.clone());
+                tokio::spawn(async move {
+                    let _ = serve(client, &upstream, percent, &counts, &rng).await;
+                });
+            }
+        });
+        Ok(Self { endpoint, counts })
+    }
+}
+
+/// Reads one HTTP/1.1 request (headers and Content-Length body).
+async fn read_request(stream: &mut TcpStream) -> Result<Option<Vec<u8>>, BoxError> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(Some(buf))
+}
+
+/// The signing service in the Authorization header's credential scope.
+fn service(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    text.split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn throttle_response(service: &str) -> String {
+    let (status, content_type, body) = match service {
+        "dynamodb" => (
+            "400 Bad Request",
+            "application/x-amz-json-1.0",
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.to_owned(),
+        ),
+        "ec2" => (
+            "503 Service Unavailable",
+            "text/xml",
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault</RequestID></Response>".to_owned(),
+        ),
+        _ => (
+            "400 Bad Request",
+            "text/xml",
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>".to_owned(),
+        ),
+    };
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+async fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    percent: u64,
+    counts: &Counts,
+    rng: &std::sync::Mutex<Rng>,
+) -> Result<(), BoxError> {
+    let Some(request) = read_request(&mut client).await? else {
+        return Ok(());
+    };
+    counts.requests.fetch_add(1, Ordering::Relaxed);
+    let roll = rng.lock().map(|mut r| r.next()).unwrap_or(0);
+    let fault = (roll % 100 < percent).then(|| match (roll / 100) % 4 {
+        0 => Fault::Throttle,
+        1 => Fault::ServerError,
+        2 => Fault::DropBefore,
+        _ => Fault::DropAfter,
+    });
+    match fault {
+        Some(Fault::Throttle) => {
+            counts.throttled.fetch_add(1, Ordering::Relaxed);
+            client
+                .write_all(throttle_response(&service(&request)).as_bytes())
+                .await?;
+            return Ok(());
+        }
+        Some(Fault::ServerError) => {
+            counts.server_errors.fetch_add(1, Ordering::Relaxed);
+            client
+                .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await?;
+            return Ok(());
+        }
+        Some(Fault::DropBefore) => {
+            counts.dropped_before.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        Some(Fault::DropAfter) | None => {}
+    }
+    // Forward with the connection closed after one exchange, so the response ends at EOF.
+    let mut upstream = TcpStream::connect(upstream).await?;
+    let text = String::from_utf8_lossy(&request);
+    let header_end = text.find("\r\n\r\n").unwrap_or(0);
+    let head: String = text[..header_end]
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    upstream.write_all(head.as_bytes()).await?;
+    upstream.write_all(b"\r\nconnection: close\r\n\r\n").await?;
+    upstream.write_all(&request[header_end + 4..]).await?;
+    let mut response = Vec::new();
+    upstream.read_to_end(&mut response).await?;
+    if matches!(fault, Some(Fault::DropAfter)) {
+        // Applied, but the caller never hears: its retry must be harmless.
+        counts.dropped_after.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    client.write_all(&response).await?;
+    Ok(())
+}
