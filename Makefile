@@ -47,7 +47,7 @@ build: $(VENV)/.build-tools
 ## make package: one zip per function, with its size.
 package: build
 	@for f in $(FUNCTIONS); do \
-		(cd target/lambda/$$f && rm -f bootstrap.zip && zip -q -9 bootstrap.zip bootstrap); \
+		(cd target/lambda/$$f && rm -f bootstrap.zip && python3 -m zipfile -c bootstrap.zip bootstrap); \
 		printf '%-24s bootstrap %8s bytes   bootstrap.zip %8s bytes\n' $$f \
 			$$(stat -c %s target/lambda/$$f/bootstrap) $$(stat -c %s target/lambda/$$f/bootstrap.zip); \
 	done
