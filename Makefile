@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CLIPPY := RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)" \
 	CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
-.PHONY: venv demo test lint build package deploy invoke logs
+.PHONY: venv demo test lint build package deploy invoke logs bench
 FUNCTIONS := quarantine-credentials isolate-instance
 FN ?= quarantine-credentials
 EVENT ?= events/guardduty-iam-user.json
@@ -65,3 +65,9 @@ invoke: venv
 ## make logs FN=...: tail the deployed function's logs.
 logs:
 	sam logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,QuarantineCredentialsFunction) --tail
+
+## make bench: cold start, time to containment, burst, rule evaluation -> BENCHMARKS.md.
+## Release x86_64 binaries (this machine runs them); sizes come from `make package` if it ran.
+bench: venv
+	cargo build --release -p quarantine-credentials -p isolate-instance -p integration-tests --bin bench
+	target/release/bench

@@ -142,12 +142,13 @@ async fn serve(
     };
     counts.requests.fetch_add(1, Ordering::Relaxed);
     let roll = rng.lock().map(|mut r| r.next()).unwrap_or(0);
-    let fault = (roll % 100 < percent).then(|| match (roll / 100) % 4 {
+    let kind = match (roll / 100) % 4 {
         0 => Fault::Throttle,
         1 => Fault::ServerError,
         2 => Fault::DropBefore,
         _ => Fault::DropAfter,
-    });
+    };
+    let fault = (roll % 100 < percent).then_some(kind);
     match fault {
         Some(Fault::Throttle) => {
             counts.throttled.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,475 @@
+//! `make bench`: cold start, time to containment, burst and rule-evaluation figures, written to
+//! BENCHMARKS.md. Whole-process timings use the release function binaries under a local Lambda
+//! Runtime API; in-process figures use the library directly. Nothing here asserts a duration.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cordon::aws::Clients;
+use cordon::events::cloudtrail::Record;
+use cordon::rules::{evaluate, RuleSettings};
+use cordon::{Function, Responder};
+use integration_tests::faults::FaultProxy;
+use integration_tests::runtime_api::{RuntimeApi, Step};
+use integration_tests::seed::seed_for_event;
+use integration_tests::{
+    event, key_statuses, repo_root, sdk_config, seed_user, unique, BoxError, Deployment, Moto,
+};
+use serde_json::Value;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn spread(v: &mut [f64]) -> String {
+    format!(
+        "median {:.1}, min {:.1}, p90 {:.1}, max {:.1}",
+        median(v),
+        v.first().copied().unwrap_or(0.0),
+        percentile(v, 0.9),
+        v.last().copied().unwrap_or(0.0)
+    )
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// One cold start: spawn the binary, serve it one event, note init, answer and peak memory.
+async fn cold_start(
+    binary: &PathBuf,
+    env: &[(String, String)],
+    event: &Value,
+) -> Result<(f64, f64, u64, bool), BoxError> {
+    let mut api = RuntimeApi::start(event.to_string()).await?;
+    let spawned = Instant::now();
+    let mut child = Command::new(binary)
+        .envs(env.iter().cloned())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut init = 0.0;
+    let result = loop {
+        match tokio::time::timeout(Duration::from_secs(60), api.steps.recv()).await {
+            Ok(Some(Step::FirstPoll(at))) => init = (at - spawned).as_secs_f64() * 1e3,
+            Ok(Some(Step::Answered(at, ok, _))) => {
+                let rss = peak_rss_kib(child.id());
+                break Ok((init, (at - spawned).as_secs_f64() * 1e3, rss, ok));
+            }
+            Ok(Some(Step::InitError(e))) => break Err(format!("init error: {e}").into()),
+            _ => break Err("no answer from the function".into()),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let bin_dir = repo_root()
+        .join(std::env::var("BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into()));
+    let mut out = String::new();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()?
+        .stdout;
+    writeln!(out, "# Benchmarks\n")?;
+    writeln!(
+        out,
+        "Machine: {} cores, {cpu}. Date: {}. Command: `make bench` (release x86_64 binaries from `{}`; moto server (tests/requirements.txt) on 127.0.0.1, requests serialised as in the tests).\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        String::from_utf8_lossy(&date).trim(),
+        bin_dir.strip_prefix(repo_root()).unwrap_or(&bin_dir).display(),
+    )?;
+
+    let moto = Moto::start()?;
+    let d = Deployment::create(&moto).await?;
+
+    // ---- 1. cold start -----------------------------------------------------------------
+    writeln!(
+        out,
+        "## 1. Cold start (process spawn → first Runtime API poll → first response)\n"
+    )?;
+    writeln!(out, "Each run is a new process with a new event against moto; init includes building the SDK clients and one `sts:GetCallerIdentity`. Peak RSS is the process's VmHWM after its answer.\n")?;
+    writeln!(
+        out,
+        "| function | runs | init ms | first response ms | peak RSS MiB |\n|---|---|---|---|---|"
+    )?;
+    for (function, file) in [
+        ("quarantine-credentials", "guardduty-iam-user.json"),
+        ("isolate-instance", "guardduty-ec2.json"),
+    ] {
+        let binary = bin_dir.join(function);
+        if !binary.exists() {
+            writeln!(
+                out,
+                "| {function} | - | not built ({}) | | |",
+                binary.display()
+            )?;
+            continue;
+        }
+        let mut env = moto.env();
+        env.extend(d.vars(&[("RATE_LIMIT", "100000")]));
+        let (mut inits, mut answers, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let mut e = event(file)?;
+            e["detail"]["id"] = unique("b").replace('-', "").into();
+            if function == "quarantine-credentials" {
+                let user = unique("cold");
+                e["detail"]["resource"]["accessKeyDetails"]["userName"] = user.clone().into();
+            }
+            seed_for_event(&d, &mut e).await?;
+            let (init, answer, kib, ok) = cold_start(&binary, &env, &e).await?;
+            if !ok {
+                return Err(format!("{function} answered with an error").into());
+            }
+            inits.push(init);
+            answers.push(answer);
+            rss.push(kib as f64 / 1024.0);
+        }
+        writeln!(
+            out,
+            "| {function} | {runs} | {} | {} | {} |",
+            spread(&mut inits),
+            spread(&mut answers),
+            spread(&mut rss)
+        )?;
+    }
+
+    // ---- 2. time to containment ----------------------------------------------------------
+    writeln!(
+        out,
+        "\n## 2. Time to containment (in-process, warm clients, one finding at a time)\n"
+    )?;
+    writeln!(out, "From event receipt to the end of the named actions, and the AWS calls made (counted at a pass-through proxy; `Describe/List/Get` are reads).\n")?;
+    let proxy = FaultProxy::start(&moto.endpoint, 0, 1).await?;
+    let r = Responder::new(
+        Function::QuarantineCredentials,
+        d.config(&[("RATE_LIMIT", "100000")]),
+        Clients::new(&sdk_config(&proxy.endpoint, 3)),
+    )
+    .await?;
+    let ri = Responder::new(
+        Function::IsolateInstance,
+        d.config(&[("RATE_LIMIT", "100000")]),
+        Clients::new(&sdk_config(&proxy.endpoint, 3)),
+    )
+    .await?;
+    // Warm both (first use creates the managed policy and the security groups).
+    for (resp, file) in [(&r, "guardduty-iam-user.json"), (&ri, "guardduty-ec2.json")] {
+        let mut e = event(file)?;
+        e["detail"]["id"] = unique("w").replace('-', "").into();
+        if file.contains("iam-user") {
+            e["detail"]["resource"]["accessKeyDetails"]["userName"] = unique("warm").into();
+        }
+        seed_for_event(&d, &mut e).await?;
+        resp.handle(e, "warm").await?;
+    }
+    writeln!(out, "| scenario | runs | contained ms (critical path) | whole invocation ms | AWS calls (reads + writes) |\n|---|---|---|---|---|")?;
+    for (label, resp, file, critical) in [
+        (
+            "IAM user: key inactive + policy in force",
+            &r,
+            "guardduty-iam-user.json",
+            &["deactivate_access_key", "attach_quarantine_policy"][..],
+        ),
+        (
+            "EC2: instance isolated (every ENI)",
+            &ri,
+            "guardduty-ec2.json",
+            &["isolate_network"][..],
+        ),
+    ] {
+        let (mut contained, mut whole, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+        let mut per_action: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        for _ in 0..runs {
+            let mut e = event(file)?;
+            e["detail"]["id"] = unique("t").replace('-', "").into();
+            if file.contains("iam-user") {
+                e["detail"]["resource"]["accessKeyDetails"]["userName"] = unique("ttc").into();
+            }
+            seed_for_event(&d, &mut e).await?;
+            let before = proxy
+                .counts
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let started = time::OffsetDateTime::now_utc();
+            let t = Instant::now();
+            let report = resp.handle(e, "bench").await?;
+            whole.push(t.elapsed().as_secs_f64() * 1e3);
+            calls.push(
+                (proxy
+                    .counts
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    - before) as f64,
+            );
+            let finished = |a: &cordon::actions::ActionRecord| {
+                time::OffsetDateTime::parse(
+                    &a.finished_at,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .ok()
+            };
+            let critical_end = report
+                .actions
+                .iter()
+                .filter(|a| critical.contains(&a.action.name()))
+                .filter_map(finished)
+                .max();
+            if let Some(end) = critical_end {
+                contained.push((end - started).as_seconds_f64() * 1e3);
+            }
+            for a in &report.actions {
+                if let (Some(end), Ok(start)) = (
+                    finished(a),
+                    time::OffsetDateTime::parse(
+                        &a.started_at,
+                        &time::format_description::well_known::Rfc3339,
+                    ),
+                ) {
+                    per_action
+                        .entry(a.action.name().to_owned())
+                        .or_default()
+                        .push((end - start).as_seconds_f64() * 1e3);
+                }
+            }
+        }
+        writeln!(
+            out,
+            "| {label} | {runs} | {} | {} | median {} |",
+            spread(&mut contained),
+            spread(&mut whole),
+            median(&mut calls)
+        )?;
+        let detail: Vec<String> = per_action
+            .iter_mut()
+            .map(|(k, v)| format!("{k} {:.1}", median(v)))
+            .collect();
+        writeln!(
+            out,
+            "| ↳ per action, median ms (from its first read) | | {} | | |",
+            detail.join(", ")
+        )?;
+    }
+
+    // ---- 4. burst ------------------------------------------------------------------------
+    let burst: usize = std::env::var("BENCH_BURST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let pool = 16;
+    writeln!(
+        out,
+        "\n## 4. Burst: {burst} distinct IAM-user findings, {pool} concurrent invocations\n"
+    )?;
+    let mut users = Vec::new();
+    for _ in 0..burst {
+        let user = unique("burst");
+        let key = seed_user(&d.clients.iam, &user, 1).await?.remove(0);
+        users.push((user, key));
+    }
+    let responders = futures::future::join_all((0..pool).map(|_| {
+        Responder::new(
+            Function::QuarantineCredentials,
+            d.config(&[("RATE_LIMIT", "100000")]),
+            Clients::new(&moto.sdk_config()),
+        )
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()?;
+    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(users.clone()));
+    let started = Instant::now();
+    let latencies = futures::future::join_all(responders.iter().map(|resp| {
+        let queue = queue.clone();
+        async move {
+            let mut lat = Vec::new();
+            loop {
+                let Some((user, key)) = queue.lock().await.pop() else {
+                    break;
+                };
+                let mut e = event("guardduty-iam-user.json").unwrap_or(Value::Null);
+                e["detail"]["id"] = unique("burst").replace('-', "").into();
+                e["detail"]["resource"]["accessKeyDetails"]["userName"] = user.into();
+                e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = key.into();
+                let t = Instant::now();
+                let ok = resp
+                    .handle(e, "burst")
+                    .await
+                    .map(|r| r.status == Some(cordon::ledger::Status::Contained))
+                    .unwrap_or(false);
+                lat.push((t.elapsed().as_secs_f64() * 1e3, ok));
+            }
+            lat
+        }
+    }))
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut all: Vec<f64> = latencies.iter().flatten().map(|(l, _)| *l).collect();
+    let reported = latencies.iter().flatten().filter(|(_, ok)| *ok).count();
+    let mut inactive = 0;
+    for (user, _) in &users {
+        inactive += usize::from(
+            key_statuses(&d.clients.iam, user)
+                .await?
+                .first()
+                .is_some_and(|(_, s)| s == "Inactive"),
+        );
+    }
+    writeln!(
+        out,
+        "{:.1} findings/s over {elapsed:.1} s; per finding p50 {:.0} ms, p99 {:.0} ms; {reported}/{burst} reported contained, {inactive}/{burst} keys Inactive when read back.\n\nmoto serves one request at a time (see tests/moto_server.py), so this measures cordon plus a serialised emulator, not AWS.",
+        burst as f64 / elapsed,
+        percentile(&mut all, 0.5),
+        percentile(&mut all, 0.99)
+    )?;
+
+    // ---- 5. CloudTrail rule evaluation ---------------------------------------------------
+    writeln!(
+        out,
+        "\n## 5. CloudTrail rule evaluation over the corpus (one core)\n"
+    )?;
+    let mut raw: Vec<Vec<u8>> = Vec::new();
+    let corpus = repo_root().join("../shared/corpus");
+    let mut stack = vec![corpus.join("cloudtrail"), corpus.join("datasets")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                let doc: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+                if let Value::Object(mut map) = doc.clone() {
+                    if let Some(Value::Array(list)) = map.remove("Records") {
+                        raw.extend(list.iter().map(|r| r.to_string().into_bytes()));
+                        continue;
+                    }
+                }
+                match doc {
+                    Value::Array(list) => {
+                        raw.extend(list.iter().map(|r| r.to_string().into_bytes()))
+                    }
+                    Value::Object(ref m) if m.contains_key("detail-type") => {
+                        raw.push(m["detail"].to_string().into_bytes())
+                    }
+                    other => raw.push(other.to_string().into_bytes()),
+                }
+            }
+        }
+    }
+    let bytes: usize = raw.iter().map(Vec::len).sum();
+    let settings = RuleSettings::default();
+    let rounds = 20;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for r in &raw {
+            let v: Value = serde_json::from_slice(r).unwrap_or(Value::Null);
+            std::hint::black_box(v);
+        }
+    }
+    let value_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut parsed = Vec::new();
+    for _ in 0..rounds {
+        parsed.clear();
+        for r in &raw {
+            if let Ok(rec) = serde_json::from_slice::<Record>(r) {
+                parsed.push(rec);
+            }
+        }
+    }
+    let record_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut hits = 0;
+    for _ in 0..rounds * 10 {
+        for rec in &parsed {
+            hits += usize::from(evaluate(rec, &settings).is_some());
+        }
+    }
+    let eval_s = t.elapsed().as_secs_f64() / 10.0;
+    let n = (raw.len() * rounds) as f64;
+    writeln!(
+        out,
+        "{} records ({:.1} MiB), {rounds} rounds, {} rule hits per round.\n",
+        raw.len(),
+        bytes as f64 / 1048576.0,
+        hits / (rounds * 10)
+    )?;
+    writeln!(out, "| step | records/s | µs/record |\n|---|---|---|")?;
+    for (label, s) in [
+        ("`serde_json::from_slice` into `Value` (the bound)", value_s),
+        ("parse into our `Record`", record_s),
+        ("evaluate all rules on a parsed `Record`", eval_s),
+        ("parse + evaluate", record_s + eval_s),
+    ] {
+        writeln!(out, "| {label} | {:.0} | {:.2} |", n / s, s / n * 1e6)?;
+    }
+
+    // ---- 6. artefact size ----------------------------------------------------------------
+    writeln!(out, "\n## 6. Artefact size (arm64, `make package`)\n")?;
+    writeln!(
+        out,
+        "| function | bootstrap bytes | bootstrap.zip bytes |\n|---|---|---|"
+    )?;
+    for function in ["quarantine-credentials", "isolate-instance"] {
+        let dir = repo_root().join("target/lambda").join(function);
+        let size = |f: &str| {
+            std::fs::metadata(dir.join(f))
+                .map(|m| m.len().to_string())
+                .unwrap_or_else(|_| "not built".into())
+        };
+        writeln!(
+            out,
+            "| {function} | {} | {} |",
+            size("bootstrap"),
+            size("bootstrap.zip")
+        )?;
+    }
+
+    let path = repo_root().join("BENCHMARKS.md");
+    let notes =
+        std::fs::read_to_string(repo_root().join("tests/bench-notes.md")).unwrap_or_default();
+    std::fs::write(&path, format!("{out}\n{notes}"))?;
+    println!("{out}");
+    println!("written to {}", path.display());
+    Ok(())
+}
