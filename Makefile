@@ -68,6 +68,10 @@ logs:
 
 ## make bench: cold start, time to containment, burst, rule evaluation -> BENCHMARKS.md.
 ## Release x86_64 binaries (this machine runs them); sizes come from `make package` if it ran.
-bench: venv
+.venv-c7n/bin/custodian:
+	python3 -m venv .venv-c7n
+	.venv-c7n/bin/pip install --quiet --disable-pip-version-check c7n==0.9.53
+
+bench: venv .venv-c7n/bin/custodian
 	cargo build --release -p quarantine-credentials -p isolate-instance -p integration-tests --bin bench
 	target/release/bench

@@ -1,10 +1,14 @@
 //! The incident ledger in DynamoDB: one incident per finding, one item per delivery and per action.
 //!
 //! Layout (partition key `pk`, sort key `sk`, both strings):
-//! - `INCIDENT#<id>` / `META`: the incident: what, which resource, status, deliveries, the lease,
-//!   and `cutoff` (the session-revocation time every delivery reuses).
-//! - `INCIDENT#<id>` / `DELIVERY#<nnnn>`: each invocation: request id, new / repeat / duplicate.
-//! - `INCIDENT#<id>` / `ACTION#<nnnn>#<ii>`: each action of that delivery, with the state before.
+//! - `INCIDENT#<id>` / `META#<function>`: the incident as this function handles it: what, which
+//!   resource, status, deliveries, the lease, and `cutoff` (the session-revocation time every
+//!   delivery reuses). One finding can go to both functions (InstanceCredentialExfiltration is
+//!   an AccessKey finding about an instance), and each keeps its own lease and status.
+//! - `INCIDENT#<id>` / `DELIVERY#<function>#<nnnn>`: each invocation: request id, new / repeat /
+//!   duplicate.
+//! - `INCIDENT#<id>` / `ACTION#<function>#<nnnn>#<ii>`: each action of that delivery, with the
+//!   state before.
 //!
 //! Queries: all of an incident = `pk` alone; all incidents of a principal or instance = index
 //! `by-resource` (`resource_pk`, `created_at`); open incidents = sparse index `open`
@@ -90,6 +94,7 @@ pub enum Claim {
 pub struct Ledger {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    function: Function,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -153,22 +158,26 @@ impl Update {
 }
 
 impl Ledger {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        function: Function,
+    ) -> Self {
         Self {
             client,
             table: table.into(),
+            function,
         }
     }
 
-    fn describe(
-        incident: &Incident,
-        target: Option<&Target>,
-        function: Function,
-        now: &str,
-    ) -> Update {
+    fn meta(&self) -> AttributeValue {
+        s(format!("META#{}", self.function.name()))
+    }
+
+    fn describe(&self, incident: &Incident, target: Option<&Target>, now: &str) -> Update {
         let mut u = Update::new()
             .set("incident_id", s(incident.id.as_str()))
-            .set("function", s(function.name()))
+            .set("function", s(self.function.name()))
             .set("finding_type", s(&incident.kind))
             .set("title", s(&incident.title))
             .set("severity", n(incident.severity))
@@ -196,13 +205,13 @@ impl Ledger {
         &self,
         incident: &Incident,
         target: &Target,
-        function: Function,
         request_id: &str,
         lease_seconds: u64,
         now: OffsetDateTime,
     ) -> Result<Claim, AwsError> {
         let stamp = rfc3339_millis(now);
-        let mut u = Self::describe(incident, Some(target), function, &stamp)
+        let mut u = self
+            .describe(incident, Some(target), &stamp)
             .set_once("cutoff", s(rfc3339_seconds(now)))
             .set("lease_owner", s(request_id))
             .set(
@@ -223,7 +232,7 @@ impl Ledger {
             .update_item()
             .table_name(&self.table)
             .key("pk", pk(incident))
-            .key("sk", s("META"))
+            .key("sk", self.meta())
             .update_expression(expression)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(u.names))
@@ -277,7 +286,7 @@ impl Ledger {
             .update_item()
             .table_name(&self.table)
             .key("pk", pk(incident))
-            .key("sk", s("META"))
+            .key("sk", self.meta())
             .update_expression("ADD deliveries :one")
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::AllNew)
@@ -307,7 +316,10 @@ impl Ledger {
             .put_item()
             .table_name(&self.table)
             .item("pk", pk(incident))
-            .item("sk", s(format!("DELIVERY#{delivery:04}")))
+            .item(
+                "sk",
+                s(format!("DELIVERY#{}#{delivery:04}", self.function.name())),
+            )
             .item("request_id", s(request_id))
             .item("delivery", n(delivery))
             .item("kind", s(kind))
@@ -335,7 +347,13 @@ impl Ledger {
                 .put_item()
                 .table_name(&self.table)
                 .item("pk", pk(incident))
-                .item("sk", s(format!("ACTION#{delivery:04}#{i:02}")))
+                .item(
+                    "sk",
+                    s(format!(
+                        "ACTION#{}#{delivery:04}#{i:02}",
+                        self.function.name()
+                    )),
+                )
                 .item("action", s(a.action.name()))
                 .item("target", s(&a.target))
                 .item("outcome", s(a.outcome.word()))
@@ -378,7 +396,7 @@ impl Ledger {
             .update_item()
             .table_name(&self.table)
             .key("pk", pk(incident))
-            .key("sk", s("META"))
+            .key("sk", self.meta())
             .update_expression(expression)
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
@@ -426,13 +444,13 @@ impl Ledger {
         &self,
         incident: &Incident,
         target: Option<&Target>,
-        function: Function,
         request_id: &str,
         status: Status,
         reason: &str,
     ) -> Result<u64, AwsError> {
         let now = rfc3339_millis(OffsetDateTime::now_utc());
-        let mut u = Self::describe(incident, target, function, &now)
+        let mut u = self
+            .describe(incident, target, &now)
             .set("status", s(status.as_str()))
             .set("reason", s(reason))
             .set("last_request_id", s(request_id));
@@ -445,7 +463,7 @@ impl Ledger {
             .update_item()
             .table_name(&self.table)
             .key("pk", pk(incident))
-            .key("sk", s("META"))
+            .key("sk", self.meta())
             .update_expression(expression)
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))

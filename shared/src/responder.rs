@@ -134,7 +134,11 @@ impl Responder {
             function,
             iam: IamActions::new(clients.iam.clone(), &account),
             ec2: InstanceActions::new(&clients),
-            ledger: Ledger::new(clients.dynamodb.clone(), config.ledger_table.clone()),
+            ledger: Ledger::new(
+                clients.dynamodb.clone(),
+                config.ledger_table.clone(),
+                function,
+            ),
             config,
             clients,
             account,
@@ -265,7 +269,7 @@ impl Responder {
         };
         let delivery = self
             .ledger
-            .note(incident, target, self.function, request_id, status, &reason)
+            .note(incident, target, request_id, status, &reason)
             .await
             .map_err(|error| ResponseError::Ledger {
                 incident: incident.id.clone(),
@@ -302,14 +306,7 @@ impl Responder {
         let now = OffsetDateTime::now_utc();
         let claim = self
             .ledger
-            .claim(
-                incident,
-                target,
-                self.function,
-                request_id,
-                self.config.lease_seconds,
-                now,
-            )
+            .claim(incident, target, request_id, self.config.lease_seconds, now)
             .await;
         let (delivery, kind, cutoff, previous, notified) = match claim {
             Ok(Claim::Owned {
@@ -354,7 +351,7 @@ impl Responder {
         };
         let status = match within_budget {
             Ok(true) => {
-                let played = self.run_playbook(incident, target, cutoff).await;
+                let played = self.run_with_second_passes(incident, target, cutoff).await;
                 self.settle(&mut report, played)
             }
             Ok(false) => {
@@ -458,6 +455,34 @@ impl Responder {
             .await
     }
 
+    /// Every action is safe to repeat, so failed ones get two more passes within the
+    /// invocation (after the SDK's own retries, and before Lambda's), each reading state anew.
+    async fn run_with_second_passes(
+        &self,
+        incident: &Incident,
+        target: &Target,
+        cutoff: OffsetDateTime,
+    ) -> Played {
+        let mut played = self.run_playbook(incident, target, cutoff).await;
+        for pass in 1..=2u64 {
+            let Played::Actions(first) = &played else {
+                break;
+            };
+            if !first.iter().any(ActionRecord::failed) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250 * pass)).await;
+            let again = self.run_playbook(incident, target, cutoff).await;
+            played = match (played, again) {
+                (Played::Actions(first), Played::Actions(again)) => {
+                    Played::Actions(merge(first, again))
+                }
+                (_, again) => again,
+            };
+        }
+        played
+    }
+
     async fn run_playbook(
         &self,
         incident: &Incident,
@@ -540,4 +565,23 @@ impl Responder {
             }
         }
     }
+}
+
+/// The first pass's records, each failed one replaced by the later pass's record for the same
+/// action and target (which keeps the original before-state of what succeeded the first time).
+fn merge(first: Vec<ActionRecord>, again: Vec<ActionRecord>) -> Vec<ActionRecord> {
+    let same = |a: &ActionRecord, b: &ActionRecord| a.action == b.action && a.target == b.target;
+    let mut merged: Vec<ActionRecord> = first
+        .into_iter()
+        .map(|a| match again.iter().find(|b| same(&a, b)) {
+            Some(b) if a.failed() => b.clone(),
+            _ => a,
+        })
+        .collect();
+    for b in again {
+        if !merged.iter().any(|a| same(a, &b)) {
+            merged.push(b);
+        }
+    }
+    merged
 }

@@ -10,11 +10,7 @@ use crate::{deployment, invoke, responder};
 /// A sample CloudTrail event, made a new incident and signed by `user`'s `key`.
 fn signed_by(file: &str, user: &str, key: &str) -> Value {
     let mut e = event(file).unwrap();
-    e["detail"]["eventID"] = format!(
-        "{}-0000-4000-8000-000000000000",
-        &unique("e").replace('-', "")[..8]
-    )
-    .into();
+    e["detail"]["eventID"] = unique("event").into();
     e["detail"]["userIdentity"]["userName"] = user.into();
     e["detail"]["userIdentity"]["accessKeyId"] = key.into();
     e

@@ -297,12 +297,35 @@ async fn dry_run_instance_is_untouched() {
 async fn credential_exfiltration_finding_isolates_the_source_instance() {
     let d = deployment().await;
     let w = seed(&d, &[]).await.unwrap();
-    let r = responder(&d, Function::IsolateInstance, &[]).await;
     let mut e = event("guardduty-instance-credential-exfiltration.json").unwrap();
     e["detail"]["id"] = unique("finding").replace('-', "").into();
     e["detail"]["resource"]["instanceDetails"]["instanceId"] = w.instance.clone().into();
-    let report = invoke(&r, e).await.expect("contained");
-    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    e["detail"]["resource"]["accessKeyDetails"]["userName"] = w.role.clone().into();
+    // EventBridge routes this AccessKey finding to both functions, on one shared ledger: each
+    // keeps its own claim, so neither mistakes the other for a duplicate.
+    let (isolated, revoked) = tokio::join!(
+        async {
+            invoke(
+                &responder(&d, Function::IsolateInstance, &[]).await,
+                e.clone(),
+            )
+            .await
+        },
+        async {
+            invoke(
+                &responder(&d, Function::QuarantineCredentials, &[]).await,
+                e.clone(),
+            )
+            .await
+        },
+    );
+    assert_eq!(isolated.expect("isolated").status, Some(Status::Contained));
+    let revoked = revoked.expect("revoked");
+    assert_eq!(revoked.status, Some(Status::Contained), "{revoked:#?}");
+    assert!(revoked
+        .actions
+        .iter()
+        .any(|a| a.action.name() == "revoke_sessions" && a.outcome.word() != "failed"));
 }
 
 #[tokio::test]

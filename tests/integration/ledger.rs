@@ -24,7 +24,7 @@ async fn ledger_holds_each_action_with_the_state_before() {
         .unwrap();
     let meta = items
         .iter()
-        .find(|i| attr(i, "sk") == "META")
+        .find(|i| attr(i, "sk").starts_with("META#"))
         .expect("incident item");
     assert_eq!(attr(meta, "status"), "contained");
     assert_eq!(attr(meta, "resource_pk"), format!("RESOURCE#user/{user}"));
@@ -42,9 +42,9 @@ async fn ledger_holds_each_action_with_the_state_before() {
     assert!(items
         .iter()
         .any(|i| attr(i, "action") == "attach_quarantine_policy"));
-    assert!(items
-        .iter()
-        .any(|i| attr(i, "sk") == "DELIVERY#0001" && attr(i, "kind") == "new"));
+    assert!(items.iter().any(
+        |i| attr(i, "sk") == "DELIVERY#quarantine-credentials#0001" && attr(i, "kind") == "new"
+    ));
 
     // All incidents of this user, through the index a person would query.
     let by_user = d
@@ -171,7 +171,10 @@ async fn iam_unreachable_fails_the_invocation_and_records_the_failure() {
     let items = ledger_items(&d.clients.dynamodb, &d.table, &finding)
         .await
         .unwrap();
-    let meta = items.iter().find(|i| attr(i, "sk") == "META").unwrap();
+    let meta = items
+        .iter()
+        .find(|i| attr(i, "sk").starts_with("META#"))
+        .unwrap();
     assert_eq!(attr(meta, "status"), "failed");
     assert!(items
         .iter()

@@ -89,6 +89,8 @@ fn functions_share_the_runtime_settings_the_issue_asks_for() {
         "QUARANTINE_ROLES",
         "RESPOND_TO_SAMPLE_FINDINGS",
         "STOP_INSTANCE",
+        "RATE_LIMIT",
+        "RATE_WINDOW_SECONDS",
     ] {
         assert!(!vars[v].is_badvalue(), "{v} missing from the template");
     }

@@ -135,7 +135,13 @@ impl IamActions {
                             .send()
                             .await
                             .map_err(aws)?;
-                        Ok(json!({"user": user, "status": "Inactive"}).into())
+                        // IAM is eventually consistent: say whether the change is already visible.
+                        let verified =
+                            self.key_status(user, &id).await.as_deref() == Some("Inactive");
+                        Ok(
+                            json!({"user": user, "status": "Inactive", "verified": verified})
+                                .into(),
+                        )
                     },
                 )
                 .await
@@ -150,31 +156,25 @@ impl IamActions {
         let observed = self.observe_quarantine(who).await;
         converge(Action::AttachQuarantinePolicy, who.label(), dry_run, observed, || async {
             let created = self.ensure_policy().await?;
-            let attached = match who {
-                Iam::User(n) => self
-                    .client
-                    .attach_user_policy()
-                    .user_name(n.as_str())
-                    .policy_arn(&self.policy_arn)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(aws),
-                Iam::Role(n) => self
-                    .client
-                    .attach_role_policy()
-                    .role_name(n.as_str())
-                    .policy_arn(&self.policy_arn)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(aws),
-            };
+            let mut attached = self.attach_once(who).await;
+            // A policy created a moment ago may not be visible yet: NoSuchEntity is not final.
+            for wait in [250, 500, 1000] {
+                match &attached {
+                    Err(e) if e.is("NoSuchEntity") && created.is_some() => {
+                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                        attached = self.attach_once(who).await;
+                    }
+                    _ => break,
+                }
+            }
             match attached {
-                Ok(()) => Ok(Applied {
-                    after: json!({"attached": self.policy_arn}),
-                    note: created,
-                }),
+                Ok(()) => {
+                    let verified = self.observe_quarantine(who).await.is_ok_and(|o| o.in_place);
+                    Ok(Applied {
+                        after: json!({"attached": self.policy_arn, "verified": verified}),
+                        note: created,
+                    })
+                }
                 Err(e) if e.is("LimitExceeded") => {
                     self.put_inline(who, policy::FALLBACK_POLICY_NAME, &policy::deny_all_document())
                         .await?;
@@ -190,6 +190,44 @@ impl IamActions {
             }
         })
         .await
+    }
+
+    async fn attach_once(&self, who: Iam<'_>) -> Result<(), AwsError> {
+        match who {
+            Iam::User(n) => self
+                .client
+                .attach_user_policy()
+                .user_name(n.as_str())
+                .policy_arn(&self.policy_arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(aws),
+            Iam::Role(n) => self
+                .client
+                .attach_role_policy()
+                .role_name(n.as_str())
+                .policy_arn(&self.policy_arn)
+                .send()
+                .await
+                .map(drop)
+                .map_err(aws),
+        }
+    }
+
+    async fn key_status(&self, user: &IamName, key: &str) -> Option<String> {
+        let out = self
+            .client
+            .list_access_keys()
+            .user_name(user.as_str())
+            .send()
+            .await
+            .ok()?;
+        out.access_key_metadata()
+            .iter()
+            .find(|k| k.access_key_id() == Some(key))
+            .and_then(|k| k.status())
+            .map(|s| s.as_str().to_owned())
     }
 
     async fn observe_quarantine(&self, who: Iam<'_>) -> Result<Observed, AwsError> {

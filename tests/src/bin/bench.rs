@@ -291,6 +291,85 @@ async fn main() -> Result<(), BoxError> {
         )?;
     }
 
+    // ---- 3. side by side with Cloud Custodian --------------------------------------------
+    let custodian = std::env::var("CUSTODIAN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".venv-c7n/bin/custodian"));
+    writeln!(
+        out,
+        "\n## 3. Side by side with Cloud Custodian (same moto server, process start to done)\n"
+    )?;
+    let ours = bin_dir.join("quarantine-credentials");
+    if custodian.exists() && ours.exists() {
+        let (mut theirs_ms, mut ours_ms) = (Vec::new(), Vec::new());
+        let mut both_disabled = 0;
+        let dir = repo_root().join("target/bench-c7n");
+        std::fs::create_dir_all(&dir)?;
+        let mut env = moto.env();
+        env.extend(d.vars(&[("RATE_LIMIT", "100000")]));
+        let policy_arn = format!(
+            "arn:aws:iam::{}:policy/cordon/{}",
+            integration_tests::ACCOUNT,
+            cordon::policy::QUARANTINE_POLICY_NAME
+        );
+        for _ in 0..runs.min(10) {
+            // Custodian: disable the keys and attach the same quarantine policy.
+            let user = unique("c7n");
+            seed_user(&d.clients.iam, &user, 2).await?;
+            let policy = format!(
+                "policies:\n  - name: contain-user\n    resource: iam-user\n    filters:\n      - UserName: {user}\n    actions:\n      - type: remove-keys\n        disable: true\n      - type: set-policy\n        state: attached\n        arn: {policy_arn}\n"
+            );
+            let file = dir.join("policy.yml");
+            std::fs::write(&file, policy)?;
+            let t = Instant::now();
+            let status = Command::new(&custodian)
+                .args(["run", "-s"])
+                .arg(dir.join("out"))
+                .arg(&file)
+                .envs(env.iter().cloned())
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            theirs_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let keys = key_statuses(&d.clients.iam, &user).await?;
+            both_disabled +=
+                usize::from(status.success() && keys.iter().all(|(_, s)| s == "Inactive"));
+            // cordon: the same containment from the finding, one new process.
+            let mut e = event("guardduty-iam-user.json")?;
+            e["detail"]["id"] = unique("c").replace('-', "").into();
+            e["detail"]["resource"]["accessKeyDetails"]["userName"] = unique("ours").into();
+            seed_for_event(&d, &mut e).await?;
+            let (_, answer, _, ok) = cold_start(&ours, &env, &e).await?;
+            if ok {
+                ours_ms.push(answer);
+            }
+        }
+        let (t, o) = (median(&mut theirs_ms), median(&mut ours_ms));
+        writeln!(
+            out,
+            "| scenario | Cloud Custodian ms | cordon ms | ratio |\n|---|---|---|---|"
+        )?;
+        writeln!(
+            out,
+            "| IAM user: keys disabled + quarantine policy attached | {} | {} | {:.1}x |",
+            spread(&mut theirs_ms),
+            spread(&mut ours_ms),
+            t / o.max(0.001)
+        )?;
+        writeln!(
+            out,
+            "\nCustodian run in pull mode (`custodian run`) with `remove-keys disable: true` and `set-policy`, filtered to the user by name. It disabled **every** key of the user in {both_disabled} of {} runs: without an `access-key` filter on the finding's key id it cannot target only the leaked key, and its guard-duty mode passes the finding's user, not its key, to that action. cordon deactivates only the finding's key (unless DEACTIVATE_ALL_KEYS) and also revokes sessions and tags the user. The EC2 scenario was not run against Custodian.",
+            theirs_ms.len()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Not run: install Cloud Custodian with `make bench` ({} missing).",
+            custodian.display()
+        )?;
+    }
+
     // ---- 4. burst ------------------------------------------------------------------------
     let burst: usize = std::env::var("BENCH_BURST")
         .ok()

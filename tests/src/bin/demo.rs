@@ -417,7 +417,7 @@ async fn main() -> Result<(), BoxError> {
         for item in ledger_items(&d.clients.dynamodb, &d.table, id).await? {
             let sk = attr(&item, "sk");
             let line = match sk {
-                "META" => format!(
+                s if s.starts_with("META#") => format!(
                     "{} status={} deliveries={} {}",
                     attr(&item, "finding_type"),
                     attr(&item, "status"),
