@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CLIPPY := RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)" \
 	CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
-.PHONY: venv demo test lint build package deploy invoke logs bench
+.PHONY: venv demo test lint validate build package deploy invoke logs bench
 FUNCTIONS := quarantine-credentials isolate-instance
 FN ?= quarantine-credentials
 EVENT ?= events/guardduty-iam-user.json
@@ -35,6 +35,16 @@ test: venv
 lint: venv
 	cfn-lint template.yaml
 
+# The AWS SAM CLI is large; only deploy, logs and validate need it.
+SAM := $(CURDIR)/.venv-sam/bin/sam
+$(SAM):
+	python3 -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==1.170.0
+
+## make validate: `sam validate --lint`, offline.
+validate: $(SAM)
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(SAM) validate --lint --template template.yaml
+
 $(VENV)/.build-tools: $(VENV)/.installed tests/build-requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/build-requirements.txt
 	rustup target add aarch64-unknown-linux-gnu
@@ -53,9 +63,8 @@ package: build
 	done
 
 ## make deploy: sam deploy (guided the first time, then from samconfig.toml).
-deploy: package
-	@command -v sam >/dev/null || { echo "Install the AWS SAM CLI first (pip install aws-sam-cli)"; exit 1; }
-	@if [ -f samconfig.toml ]; then sam deploy; else sam deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; fi
+deploy: package $(SAM)
+	@if [ -f samconfig.toml ]; then $(SAM) deploy; else $(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; fi
 
 ## make invoke FN=... EVENT=...: one event through `cargo lambda watch` + `cargo lambda invoke`,
 ## against a fresh moto server (TARGET=moto, the default) or your AWS credentials (TARGET=aws).
@@ -63,8 +72,8 @@ invoke: venv
 	cargo run --quiet -p integration-tests --bin invoke -- $(TARGET) $(FN) $(EVENT)
 
 ## make logs FN=...: tail the deployed function's logs.
-logs:
-	sam logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,QuarantineCredentialsFunction) --tail
+logs: $(SAM)
+	$(SAM) logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,QuarantineCredentialsFunction) --tail
 
 ## make bench: cold start, time to containment, burst, rule evaluation -> BENCHMARKS.md.
 ## Release x86_64 binaries (this machine runs them); sizes come from `make package` if it ran.
@@ -73,5 +82,5 @@ logs:
 	.venv-c7n/bin/pip install --quiet --disable-pip-version-check c7n==0.9.53
 
 bench: venv .venv-c7n/bin/custodian
-	cargo build --release -p quarantine-credentials -p isolate-instance -p integration-tests --bin bench
+	cargo build --release --bins -p quarantine-credentials -p isolate-instance -p integration-tests
 	target/release/bench

@@ -323,7 +323,8 @@ async fn main() -> Result<(), BoxError> {
             std::fs::write(&file, policy)?;
             let t = Instant::now();
             let status = Command::new(&custodian)
-                .args(["run", "-s"])
+                // No resource cache: each run must look the (new) user up, as a fresh Lambda would.
+                .args(["run", "--cache-period", "0", "-s"])
                 .arg(dir.join("out"))
                 .arg(&file)
                 .envs(env.iter().cloned())
@@ -359,7 +360,7 @@ async fn main() -> Result<(), BoxError> {
         )?;
         writeln!(
             out,
-            "\nCustodian run in pull mode (`custodian run`) with `remove-keys disable: true` and `set-policy`, filtered to the user by name. It disabled **every** key of the user in {both_disabled} of {} runs: without an `access-key` filter on the finding's key id it cannot target only the leaked key, and its guard-duty mode passes the finding's user, not its key, to that action. cordon deactivates only the finding's key (unless DEACTIVATE_ALL_KEYS) and also revokes sessions and tags the user. The EC2 scenario was not run against Custodian.",
+            "\nCustodian run in pull mode (`custodian run`) with `remove-keys disable: true` and `set-policy`, filtered to the user by name. It disabled **every** key of the user (in {both_disabled} of {} runs): without an `access-key` filter on the finding's key id it cannot target only the leaked key, and its guard-duty mode passes the finding's user, not its key, to that action. cordon deactivates only the finding's key (unless DEACTIVATE_ALL_KEYS) and also revokes sessions and tags the user. The EC2 scenario was not run against Custodian.",
             theirs_ms.len()
         )?;
     } else {
