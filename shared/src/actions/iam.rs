@@ -173,6 +173,7 @@ impl IamActions {
                     Ok(Applied {
                         after: json!({"attached": self.policy_arn, "verified": verified}),
                         note: created,
+                        ..Applied::default()
                     })
                 }
                 Err(e) if e.is("LimitExceeded") => {
@@ -184,6 +185,7 @@ impl IamActions {
                             "managed policy limit reached ({e}); applied inline {} (Deny *) instead",
                             policy::FALLBACK_POLICY_NAME
                         )),
+                        ..Applied::default()
                     })
                 }
                 Err(e) => Err(e),

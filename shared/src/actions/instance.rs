@@ -300,6 +300,7 @@ impl InstanceActions {
                 Ok(Applied {
                     after: json!({"target_groups": []}),
                     note: Some("classic load balancers are not checked".to_owned()),
+                    ..Applied::default()
                 })
             },
         )
@@ -519,6 +520,7 @@ impl InstanceActions {
                     Ok(Applied {
                         after: json!({"interface": eni.id, "groups": [isolation]}),
                         note: Some(TRACKING_NOTE.to_owned()),
+                        ..Applied::default()
                     })
                 })
                 .await
@@ -727,8 +729,10 @@ impl InstanceActions {
                                     || e.is("SnapshotCreationPerVolumeRateExceeded") =>
                             {
                                 Ok(Applied {
-                                    after: json!({"snapshot": null}),
-                                    note: Some(format!("deferred, retry later: {e}")),
+                                    deferred: Some(format!(
+                                        "deferred, the next delivery retries: {e}"
+                                    )),
+                                    ..Applied::default()
                                 })
                             }
                             Err(e) => Err(e),

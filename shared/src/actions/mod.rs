@@ -185,14 +185,21 @@ pub struct Observed {
 }
 
 /// What an action did, when it did something.
+#[derive(Default)]
 pub struct Applied {
     pub after: Value,
     pub note: Option<String>,
+    /// Not done now, for a reason that is not a failure (a regional limit): recorded as
+    /// skipped, so the next delivery tries again.
+    pub deferred: Option<String>,
 }
 
 impl From<Value> for Applied {
     fn from(after: Value) -> Self {
-        Self { after, note: None }
+        Self {
+            after,
+            ..Self::default()
+        }
     }
 }
 
@@ -224,6 +231,10 @@ where
         ),
         Ok(Observed { state, .. }) if dry_run => (Outcome::Planned, Some(state), None, None),
         Ok(Observed { state, .. }) => match apply().await {
+            Ok(Applied {
+                deferred: Some(reason),
+                ..
+            }) => (Outcome::Skipped { reason }, Some(state), None, None),
             Ok(applied) => (
                 Outcome::Succeeded,
                 Some(state),
@@ -309,4 +320,63 @@ pub fn rfc3339_millis(t: OffsetDateTime) -> String {
     let ms = t.millisecond();
     let secs = rfc3339_seconds(t);
     format!("{}.{ms:03}Z", secs.trim_end_matches('Z'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn found(in_place: bool) -> Result<Observed, AwsError> {
+        Ok(Observed {
+            state: json!({"status": "Active"}),
+            in_place,
+        })
+    }
+
+    #[tokio::test]
+    async fn one_outcome_per_action() {
+        let apply = || async { Ok(Applied::from(json!({"status": "Inactive"}))) };
+        let ok = converge(Action::DeactivateAccessKey, "k", false, found(false), apply).await;
+        assert_eq!(ok.outcome, Outcome::Succeeded);
+        assert_eq!(ok.before, Some(json!({"status": "Active"})));
+        let repeat = converge(Action::DeactivateAccessKey, "k", false, found(true), apply).await;
+        assert!(matches!(repeat.outcome, Outcome::Skipped { .. }));
+        let planned = converge(Action::DeactivateAccessKey, "k", true, found(false), apply).await;
+        assert_eq!(planned.outcome, Outcome::Planned);
+        let failing = || async {
+            Err::<Applied, _>(AwsError {
+                code: "Throttling".into(),
+                message: "slow down".into(),
+            })
+        };
+        let failed = converge(
+            Action::DeactivateAccessKey,
+            "k",
+            false,
+            found(false),
+            failing,
+        )
+        .await;
+        assert!(failed.failed());
+    }
+
+    /// A regional limit is not a success: the record says skipped, and why.
+    #[tokio::test]
+    async fn deferred_is_skipped_never_succeeded() {
+        let apply = || async {
+            Ok(Applied {
+                deferred: Some("deferred: ConcurrentSnapshotLimitExceeded".into()),
+                ..Applied::default()
+            })
+        };
+        let r = converge(Action::SnapshotVolumes, "vol-1", false, found(false), apply).await;
+        assert_eq!(
+            r.outcome,
+            Outcome::Skipped {
+                reason: "deferred: ConcurrentSnapshotLimitExceeded".into()
+            }
+        );
+        assert!(r.after.is_none());
+    }
 }
