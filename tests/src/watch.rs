@@ -24,9 +24,9 @@ pub struct Watch {
 
 impl Watch {
     /// Starts the emulator with `env` for the functions; their output goes to `log`.
-    pub fn start(env: &[(String, String)], log: &Path) -> Result<Self, BoxError> {
+    pub fn start(env: &[(String, String)], log_path: &Path) -> Result<Self, BoxError> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log = std::fs::File::create(log)?;
+        let log = std::fs::File::create(log_path)?;
         let mut cmd = Command::new(cargo_lambda());
         cmd.current_dir(repo_root())
             .args([
@@ -40,7 +40,8 @@ impl Watch {
             ])
             .stdout(log.try_clone()?)
             .stderr(log);
-        for (k, v) in env {
+        // cargo lambda rejects `KEY=`; an unset variable means the same to the functions.
+        for (k, v) in env.iter().filter(|(_, v)| !v.is_empty()) {
             cmd.arg("--env-var").arg(format!("{k}={v}"));
         }
         let process = cmd.spawn().map_err(|e| {
@@ -49,12 +50,16 @@ impl Watch {
                 cargo_lambda().display()
             )
         })?;
-        let watch = Self { process, port };
+        let mut watch = Self { process, port };
         // Generous: it waits for cargo's build lock when another build holds it.
         let deadline = Instant::now() + Duration::from_secs(600);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("cargo lambda watch did not start".into());
+            if Instant::now() > deadline || watch.process.try_wait()?.is_some() {
+                return Err(format!(
+                    "cargo lambda watch did not start; see {}",
+                    log_path.display()
+                )
+                .into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
