@@ -13,6 +13,30 @@ fn policy_arn() -> String {
     format!("arn:aws:iam::{ACCOUNT}:policy/cordon/{QUARANTINE_POLICY_NAME}")
 }
 
+/// The quarantine policy's default version, as IAM holds it.
+async fn default_document(iam: &aws_sdk_iam::Client) -> Value {
+    let managed = iam
+        .get_policy()
+        .policy_arn(policy_arn())
+        .send()
+        .await
+        .unwrap();
+    let version = managed
+        .policy()
+        .unwrap()
+        .default_version_id()
+        .unwrap()
+        .to_owned();
+    let doc = iam
+        .get_policy_version()
+        .policy_arn(policy_arn())
+        .version_id(version)
+        .send()
+        .await
+        .unwrap();
+    decode(doc.policy_version().unwrap().document().unwrap())
+}
+
 fn decode(doc: &str) -> Value {
     serde_json::from_str(&policy::decode(doc)).expect("policy JSON")
 }
@@ -59,26 +83,7 @@ async fn iam_user_exact_key_deactivated_quarantined_sessions_revoked_tagged() {
         .attached_policies()
         .iter()
         .any(|p| p.policy_arn() == Some(&policy_arn())));
-    let managed = iam
-        .get_policy()
-        .policy_arn(policy_arn())
-        .send()
-        .await
-        .unwrap();
-    let version = managed
-        .policy()
-        .unwrap()
-        .default_version_id()
-        .unwrap()
-        .to_owned();
-    let doc = iam
-        .get_policy_version()
-        .policy_arn(policy_arn())
-        .version_id(version)
-        .send()
-        .await
-        .unwrap();
-    let doc = decode(doc.policy_version().unwrap().document().unwrap());
+    let doc = default_document(iam).await;
     let reference: Value = serde_json::from_str(include_str!(
         "../../shared/policies/AWSCompromisedKeyQuarantineV3.json"
     ))
@@ -425,29 +430,7 @@ async fn outdated_quarantine_policy_gets_a_new_default_version() {
     .await
     .expect("second");
 
-    let managed = iam
-        .get_policy()
-        .policy_arn(policy_arn())
-        .send()
-        .await
-        .unwrap();
-    let version = managed
-        .policy()
-        .unwrap()
-        .default_version_id()
-        .unwrap()
-        .to_owned();
-    let doc = iam
-        .get_policy_version()
-        .policy_arn(policy_arn())
-        .version_id(version)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        decode(doc.policy_version().unwrap().document().unwrap()),
-        policy::quarantine_document()
-    );
+    assert_eq!(default_document(iam).await, policy::quarantine_document());
     let versions = iam
         .list_policy_versions()
         .policy_arn(policy_arn())

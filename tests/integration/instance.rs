@@ -17,6 +17,29 @@ fn finding(instance: &str) -> (String, Value) {
     (id, e)
 }
 
+/// The VPC's security groups that match one more filter.
+async fn groups(
+    d: &Deployment,
+    vpc: &str,
+    name: &str,
+    value: &str,
+) -> aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput {
+    let filter = |n: &str, v: &str| {
+        aws_sdk_ec2::types::Filter::builder()
+            .name(n)
+            .values(v)
+            .build()
+    };
+    d.clients
+        .ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", vpc))
+        .filters(filter(name, value))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn eni_groups(d: &Deployment, eni: &str) -> Vec<String> {
     let out = d
         .clients
@@ -77,23 +100,7 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
 
     let ec2 = &d.clients.ec2;
     // Both interfaces on the VPC's isolation group only; that group has no rules at all.
-    let isolation = ec2
-        .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(&w.vpc)
-                .build(),
-        )
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:cordon:purpose")
-                .values("isolation")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let isolation = groups(&d, &w.vpc, "tag:cordon:purpose", "isolation").await;
     assert_eq!(
         isolation.security_groups().len(),
         1,
@@ -113,23 +120,7 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
         );
     }
     // The untracking group exists with allow-all both ways, v4 and v6.
-    let untrack = ec2
-        .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(&w.vpc)
-                .build(),
-        )
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:cordon:purpose")
-                .values("untrack")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let untrack = groups(&d, &w.vpc, "tag:cordon:purpose", "untrack").await;
     let untrack = &untrack.security_groups()[0];
     for rules in [untrack.ip_permissions(), untrack.ip_permissions_egress()] {
         assert!(rules.iter().any(|p| p
@@ -268,25 +259,7 @@ async fn dry_run_instance_is_untouched() {
         futures::future::join_all(w.enis.iter().map(|e| eni_groups(&d, e))).await;
     assert_eq!(before, after);
     assert!(snapshots(&d, &finding).await.is_empty());
-    let groups = d
-        .clients
-        .ec2
-        .describe_security_groups()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(&w.vpc)
-                .build(),
-        )
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag-key")
-                .values("cordon:purpose")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let groups = groups(&d, &w.vpc, "tag-key", "cordon:purpose").await;
     assert!(
         groups.security_groups().is_empty(),
         "dry run creates no groups"
