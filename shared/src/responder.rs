@@ -145,10 +145,6 @@ impl Responder {
         })
     }
 
-    pub fn account(&self) -> &AccountId {
-        &self.account
-    }
-
     pub async fn handle(&self, event: Value, request_id: &str) -> Result<Report, ResponseError> {
         let signal = signals::from_event(self.function, event, &self.config).inspect_err(|e| {
             tracing::warn!(error = %e, "bad event");
@@ -351,7 +347,7 @@ impl Responder {
         };
         let status = match within_budget {
             Ok(true) => {
-                let played = self.run_with_second_passes(incident, target, cutoff).await;
+                let played = self.run_playbook(incident, target, cutoff).await;
                 self.settle(&mut report, played)
             }
             Ok(false) => {
@@ -457,13 +453,13 @@ impl Responder {
 
     /// Every action is safe to repeat, so failed ones get two more passes within the
     /// invocation (after the SDK's own retries, and before Lambda's), each reading state anew.
-    async fn run_with_second_passes(
+    async fn run_playbook(
         &self,
         incident: &Incident,
         target: &Target,
         cutoff: OffsetDateTime,
     ) -> Played {
-        let mut played = self.run_playbook(incident, target, cutoff).await;
+        let mut played = self.play_once(incident, target, cutoff).await;
         for pass in 1..=2u64 {
             let Played::Actions(first) = &played else {
                 break;
@@ -472,7 +468,7 @@ impl Responder {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(250 * pass)).await;
-            let again = self.run_playbook(incident, target, cutoff).await;
+            let again = self.play_once(incident, target, cutoff).await;
             played = match (played, again) {
                 (Played::Actions(first), Played::Actions(again)) => {
                     Played::Actions(merge(first, again))
@@ -483,7 +479,7 @@ impl Responder {
         played
     }
 
-    async fn run_playbook(
+    async fn play_once(
         &self,
         incident: &Incident,
         target: &Target,

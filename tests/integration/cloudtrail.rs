@@ -17,18 +17,12 @@ fn signed_by(file: &str, user: &str, key: &str) -> Value {
 }
 
 async fn quarantined(d: &Deployment, user: &str) -> bool {
-    let attached = d
-        .clients
-        .iam
-        .list_attached_user_policies()
-        .user_name(user)
-        .send()
+    let (attached, _) = integration_tests::user_policies(&d.clients.iam, user)
         .await
         .unwrap();
     attached
-        .attached_policies()
         .iter()
-        .any(|p| p.policy_name() == Some(cordon::policy::QUARANTINE_POLICY_NAME))
+        .any(|p| p == cordon::policy::QUARANTINE_POLICY_NAME)
 }
 
 async fn contains_the_caller(file: &str) {
@@ -140,15 +134,7 @@ async fn bedrock_by_an_assumed_role_revokes_its_sessions() {
     .await
     .expect("contained");
     assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
-    let revoke = d
-        .clients
-        .iam
-        .get_role_policy()
-        .role_name(&role)
-        .policy_name(cordon::policy::REVOKE_SESSIONS_POLICY_NAME)
-        .send()
-        .await;
-    assert!(revoke.is_ok());
+    assert!(integration_tests::sessions_revoked(&d.clients.iam, &role).await);
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@ use cordon::actions::iam::INCIDENT_TAG;
 use cordon::ledger::{Delivery, Status};
 use cordon::policy::{self, QUARANTINE_POLICY_NAME, REVOKE_SESSIONS_POLICY_NAME};
 use cordon::{Function, ResponseError};
-use integration_tests::{event, key_statuses, seed_role, seed_user, unique, ACCOUNT};
+use integration_tests::{
+    event, key_statuses, seed_role, seed_user, unique, user_policies, ACCOUNT,
+};
 use serde_json::Value;
 
 use crate::{deployment, invoke, moto, responder, role_finding, user_finding};
@@ -269,22 +271,8 @@ async fn protected_principal_is_never_touched() {
 
     assert_eq!(report.status, Some(Status::Protected));
     assert_eq!(key_statuses(iam, &user).await.unwrap()[0].1, "Active");
-    assert!(iam
-        .list_attached_user_policies()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap()
-        .attached_policies()
-        .is_empty());
-    assert!(iam
-        .list_user_policies()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap()
-        .policy_names()
-        .is_empty());
+    let (attached, inline) = user_policies(iam, &user).await.unwrap();
+    assert!(attached.is_empty() && inline.is_empty());
 }
 
 #[tokio::test]
@@ -305,22 +293,8 @@ async fn dry_run_plans_without_changing_anything() {
         outcomes(&report)
     );
     assert_eq!(key_statuses(iam, &user).await.unwrap()[0].1, "Active");
-    assert!(iam
-        .list_attached_user_policies()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap()
-        .attached_policies()
-        .is_empty());
-    assert!(iam
-        .list_user_policies()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap()
-        .policy_names()
-        .is_empty());
+    let (attached, inline) = user_policies(iam, &user).await.unwrap();
+    assert!(attached.is_empty() && inline.is_empty());
     assert!(iam
         .list_user_tags()
         .user_name(&user)

@@ -2,7 +2,7 @@
 
 use cordon::ledger::Status;
 use cordon::{Function, Responder};
-use integration_tests::faults::FaultProxy;
+use integration_tests::faults::{FaultProxy, Rng};
 use integration_tests::{
     attr, event, key_statuses, ledger_items, sdk_config, seed_user, unique, Deployment,
 };
@@ -201,21 +201,6 @@ async fn fifty_different_findings_for_one_user_at_once() {
         assert!(items
             .iter()
             .any(|i| attr(i, "sk").starts_with("META#") && attr(i, "status") == "contained"));
-    }
-}
-
-/// A tiny deterministic generator for the mutation test.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
     }
 }
 

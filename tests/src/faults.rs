@@ -33,15 +33,20 @@ enum Fault {
     DropAfter,
 }
 
-/// A small deterministic generator: the same seed gives the same faults.
-struct Rng(u64);
+/// A small deterministic generator (xorshift): the same seed gives the same sequence.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -141,7 +146,7 @@ async fn serve(
         return Ok(());
     };
     counts.requests.fetch_add(1, Ordering::Relaxed);
-    let roll = rng.lock().map(|mut r| r.next()).unwrap_or(0);
+    let roll = rng.lock().map(|mut r| r.next_u64()).unwrap_or(0);
     let kind = match (roll / 100) % 4 {
         0 => Fault::Throttle,
         1 => Fault::ServerError,

@@ -302,6 +302,33 @@ pub async fn key_statuses(
         .collect())
 }
 
+/// Whether a role holds cordon's session cutoff (`AWSRevokeOlderSessions`).
+pub async fn sessions_revoked(iam: &aws_sdk_iam::Client, role: &str) -> bool {
+    iam.get_role_policy()
+        .role_name(role)
+        .policy_name(cordon::policy::REVOKE_SESSIONS_POLICY_NAME)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// Names of the managed policies attached to a user, and of its inline policies.
+pub async fn user_policies(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> Result<(Vec<String>, Vec<String>), BoxError> {
+    let (attached, inline) = tokio::join!(
+        iam.list_attached_user_policies().user_name(user).send(),
+        iam.list_user_policies().user_name(user).send(),
+    );
+    let attached = attached?
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_name().map(str::to_owned))
+        .collect();
+    Ok((attached, inline?.policy_names().to_vec()))
+}
+
 /// Every item of one incident in the ledger, sorted by `sk`.
 pub async fn ledger_items(
     ddb: &aws_sdk_dynamodb::Client,
