@@ -7,6 +7,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::{Builder, HttpClientError};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 #[derive(Clone, Debug)]
@@ -21,8 +23,9 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub async fn from_env() -> Self {
+    pub async fn from_env(trust: TrustStore) -> Result<Self, HttpClientError> {
         let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(trust.https_client()?)
             // IAM throttles at a few requests per second per account: retry with backoff, but
             // within a bound that leaves the invocation time to record what happened.
             .retry_config(RetryConfig::standard().with_max_attempts(6))
@@ -35,7 +38,7 @@ impl Clients {
             )
             .load()
             .await;
-        Self::new(&config)
+        Ok(Self::new(&config))
     }
 
     pub fn new(config: &aws_config::SdkConfig) -> Self {
@@ -48,6 +51,41 @@ impl Clients {
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
         }
+    }
+}
+
+/// Which certificate authorities the AWS clients trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustStore {
+    /// The five Amazon Trust Services roots every AWS API endpoint chains to, compiled in. No
+    /// other CA can vouch for an endpoint that receives our IAM writes, and cold start skips
+    /// reading and parsing the system's ~150 roots (CPU that 128 MB Lambda has little of).
+    Amazon,
+    /// The operating system's store: for a TLS-inspecting proxy, or a partition whose endpoints
+    /// chain to other roots.
+    System,
+}
+
+const AMAZON_TRUST_SERVICES: &str = include_str!("../tls/amazon-trust-services.pem");
+
+impl TrustStore {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "amazon" => Some(Self::Amazon),
+            "system" => Some(Self::System),
+            _ => None,
+        }
+    }
+
+    fn https_client(self) -> Result<aws_sdk_iam::config::SharedHttpClient, HttpClientError> {
+        let store = match self {
+            Self::Amazon => tls::TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES),
+            Self::System => tls::TrustStore::default(),
+        };
+        Ok(Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(tls::TlsContext::builder().with_trust_store(store).build()?)
+            .build_https())
     }
 }
 
@@ -84,4 +122,23 @@ where
     E: ProvideErrorMetadata + std::error::Error,
 {
     AwsError::from_sdk(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+
+    /// The SDK parses these PEMs when it first connects and panics on a bad one: prove they parse.
+    #[test]
+    fn the_amazon_trust_store_holds_the_five_roots() {
+        let roots = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert_eq!(roots.len(), 5);
+        assert!(TrustStore::Amazon.https_client().is_ok());
+        assert_eq!(TrustStore::parse("System"), Some(TrustStore::System));
+        assert_eq!(TrustStore::parse("none"), None);
+    }
 }

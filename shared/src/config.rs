@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::aws::TrustStore;
 use crate::ids::{AccessKeyId, AccountId};
 use crate::protect::{PatternError, PrincipalPatterns};
 use crate::rules::{RuleSettings, RULES};
@@ -23,6 +24,7 @@ pub struct Config {
     pub rate_limit: u32,
     pub rate_window_seconds: u64,
     pub rules: RuleSettings,
+    pub trust_store: TrustStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +41,7 @@ pub enum ConfigError {
         source: PatternError,
     },
     #[error("{name}: {value:?} is not {expected}")]
-    BadListItem {
+    BadValue {
         name: &'static str,
         value: String,
         expected: &'static str,
@@ -89,7 +91,7 @@ impl Config {
         let checked = |name: &'static str, expected: &'static str, ok: &dyn Fn(&str) -> bool| {
             let items = list(name);
             match items.iter().find(|i| !ok(i)) {
-                Some(bad) => Err(ConfigError::BadListItem {
+                Some(bad) => Err(ConfigError::BadValue {
                     name,
                     value: bad.clone(),
                     expected,
@@ -118,8 +120,17 @@ impl Config {
                 Some(_) => Some(principals("COMPUTE_ALLOWED_PRINCIPALS")?),
             },
         };
+        let trust_store = match get("TRUST_STORE") {
+            None => TrustStore::Amazon,
+            Some(v) => TrustStore::parse(v).ok_or_else(|| ConfigError::BadValue {
+                name: "TRUST_STORE",
+                value: v.to_owned(),
+                expected: "amazon or system",
+            })?,
+        };
         Ok(Self {
             rules,
+            trust_store,
             alert_topic_arn: required("ALERT_TOPIC_ARN")?,
             ledger_table: required("LEDGER_TABLE")?,
             protected: principals("PROTECTED_PRINCIPALS")?,
@@ -153,6 +164,7 @@ mod tests {
         assert!(!c.dry_run && !c.deactivate_all_keys && !c.quarantine_roles);
         assert!(!c.respond_to_sample_findings && !c.stop_instance);
         assert_eq!(c.lease_seconds, 300);
+        assert_eq!(c.trust_store, TrustStore::Amazon);
     }
 
     #[test]
@@ -170,6 +182,18 @@ mod tests {
             Config::from_vars(&bad),
             Err(ConfigError::NotABool {
                 name: "DRY_RUN",
+                ..
+            })
+        ));
+        let bad = vars(&[
+            ("ALERT_TOPIC_ARN", "t"),
+            ("LEDGER_TABLE", "l"),
+            ("TRUST_STORE", "any"),
+        ]);
+        assert!(matches!(
+            Config::from_vars(&bad),
+            Err(ConfigError::BadValue {
+                name: "TRUST_STORE",
                 ..
             })
         ));

@@ -374,6 +374,9 @@ impl Ledger {
             if let Some(note) = &a.note {
                 put = put.item("note", s(note));
             }
+            if let Some(verified) = a.verified {
+                put = put.item("verified", AttributeValue::Bool(verified));
+            }
             put.send()
         });
         for r in futures::future::join_all(puts).await {

@@ -87,6 +87,9 @@ pub fn compose(
         line("What cordon did:".to_owned());
         for a in actions {
             let detail = match &a.outcome {
+                Outcome::Succeeded if a.verified == Some(false) => {
+                    " (applied; not yet visible when read back)".to_owned()
+                }
                 Outcome::Succeeded => String::new(),
                 Outcome::Planned => " (planned)".to_owned(),
                 Outcome::Skipped { reason } => format!(" ({})", one_line(reason)),

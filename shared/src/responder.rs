@@ -37,6 +37,8 @@ pub enum InitError {
     Identity(AwsError),
     #[error("our own identity: {0}")]
     Account(#[from] InvalidId),
+    #[error("HTTPS client: {0}")]
+    Http(#[from] aws_smithy_http_client::HttpClientError),
 }
 
 /// What the invocation returns: every action with its outcome.
@@ -110,7 +112,7 @@ impl From<ResponseError> for lambda_runtime::Diagnostic {
 impl Responder {
     pub async fn from_env(function: Function) -> Result<Self, InitError> {
         let config = Config::from_env()?;
-        let clients = Clients::from_env().await;
+        let clients = Clients::from_env(config.trust_store).await?;
         Self::new(function, config, clients).await
     }
 

@@ -64,6 +64,14 @@ async fn iam_user_exact_key_deactivated_quarantined_sessions_revoked_tagged() {
 
     assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
     assert_eq!(report.delivery, Some(Delivery::New));
+    // Both containment changes were read back and seen.
+    for a in &report.actions {
+        if a.action.name() == "deactivate_access_key"
+            || a.action.name() == "attach_quarantine_policy"
+        {
+            assert_eq!(a.verified, Some(true), "{a:#?}");
+        }
+    }
     let statuses = key_statuses(iam, &user).await.unwrap();
     assert!(
         statuses.contains(&(keys[0].clone(), "Inactive".to_owned())),
@@ -397,12 +405,23 @@ async fn outdated_quarantine_policy_gets_a_new_default_version() {
     let user = unique("hank");
     let keys = seed_user(iam, &user, 1).await.unwrap();
     let (_, e) = user_finding(&user, &keys[0]);
-    invoke(
+    let report = invoke(
         &responder(&d, Function::QuarantineCredentials, &[]).await,
         e,
     )
     .await
     .expect("second");
+    // The new version was read back as the default before the record said "verified".
+    let attach = report
+        .actions
+        .iter()
+        .find(|a| a.action.name() == "attach_quarantine_policy")
+        .unwrap();
+    assert!(
+        attach.note.as_deref().unwrap_or("").starts_with("updated"),
+        "{attach:#?}"
+    );
+    assert_eq!(attach.verified, Some(true), "{attach:#?}");
 
     assert_eq!(default_document(iam).await, policy::quarantine_document());
     let versions = iam

@@ -4,7 +4,7 @@ use aws_sdk_ec2::types::InstanceAttributeName;
 use cordon::ledger::Status;
 use cordon::Function;
 use integration_tests::seed::seed_workload as seed;
-use integration_tests::{event, unique, Deployment};
+use integration_tests::{event, snapshotted_volumes, unique, Deployment};
 use serde_json::Value;
 
 use crate::{deployment, invoke, responder};
@@ -57,24 +57,9 @@ async fn eni_groups(d: &Deployment, eni: &str) -> Vec<String> {
 }
 
 async fn snapshots(d: &Deployment, finding: &str) -> Vec<String> {
-    let out = d
-        .clients
-        .ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:cordon:incident")
-                .values(finding)
-                .build(),
-        )
-        .send()
+    snapshotted_volumes(&d.clients.ec2, "tag:cordon:incident", &[finding.to_owned()])
         .await
-        .unwrap();
-    out.snapshots()
-        .iter()
-        .map(|s| s.volume_id().unwrap().to_owned())
-        .collect()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -92,6 +77,16 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
 
     let report = invoke(&r, e.clone()).await.expect("contained");
     assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    let isolated: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|a| a.action.name() == "isolate_network")
+        .collect();
+    assert_eq!(isolated.len(), 2);
+    assert!(
+        isolated.iter().all(|a| a.verified == Some(true)),
+        "every interface's groups read back: {isolated:#?}"
+    );
     let repeat = invoke(&r, e).await.expect("repeat");
     assert!(
         repeat.actions.iter().all(|a| a.outcome.word() == "skipped"),

@@ -2,9 +2,10 @@
 
 use cordon::ledger::Status;
 use cordon::{Function, Responder};
-use integration_tests::faults::{FaultProxy, Rng};
+use integration_tests::faults::{FaultProxy, Rng, Scripted};
 use integration_tests::{
-    attr, event, key_statuses, ledger_items, sdk_config, seed_user, unique, Deployment,
+    attr, event, key_statuses, ledger_items, sdk_config, seed_user, soak_scale, unique,
+    user_policies, Deployment, Moto,
 };
 use serde_json::Value;
 
@@ -25,7 +26,7 @@ async fn thirty_percent_faults_all_contained_nothing_falsely_succeeded() {
     )
     .await
     .unwrap();
-    let findings = 100;
+    let findings = 100 * soak_scale();
     let mut users = Vec::new();
     for _ in 0..findings {
         let user = unique("f");
@@ -141,7 +142,9 @@ async fn fifty_concurrent_deliveries_one_set_of_effects_all_accounted_for() {
     let (finding, e) = user_finding(&user, &keys[0]);
     let r = responder(&d, Function::QuarantineCredentials, &[]).await;
 
-    let reports: Vec<_> = futures::future::join_all((0..50).map(|_| invoke(&r, e.clone()))).await;
+    let deliveries = 50 * soak_scale();
+    let reports: Vec<_> =
+        futures::future::join_all((0..deliveries).map(|_| invoke(&r, e.clone()))).await;
 
     let reports: Vec<_> = reports.into_iter().map(|r| r.expect("answered")).collect();
     let acting = reports
@@ -157,7 +160,7 @@ async fn fifty_concurrent_deliveries_one_set_of_effects_all_accounted_for() {
             .iter()
             .filter(|i| attr(i, "sk").starts_with("DELIVERY#"))
             .count(),
-        50
+        deliveries
     );
     assert!(d.notifications(moto()).await.unwrap().len() <= 1);
 }
@@ -170,10 +173,12 @@ async fn fifty_different_findings_for_one_user_at_once() {
     let r = responder(
         &d,
         Function::QuarantineCredentials,
-        &[("RATE_LIMIT", "100")],
+        &[("RATE_LIMIT", "100000")],
     )
     .await;
-    let events: Vec<(String, Value)> = (0..50).map(|_| user_finding(&user, &keys[0])).collect();
+    let events: Vec<(String, Value)> = (0..50 * soak_scale())
+        .map(|_| user_finding(&user, &keys[0]))
+        .collect();
 
     let results =
         futures::future::join_all(events.iter().map(|(_, e)| invoke(&r, e.clone()))).await;
@@ -253,7 +258,8 @@ async fn a_hundred_thousand_mutated_events_never_panic() {
         .collect();
     let mut rng = Rng(0x5eed);
     let (mut signals, mut errors) = (0, 0);
-    for i in 0..100_000 {
+    let events = 100_000 * soak_scale();
+    for i in 0..events {
         let mut e = seeds[i % seeds.len()].clone();
         for _ in 0..=rng.below(3) {
             mutate(&mut e, &mut rng, 0);
@@ -271,7 +277,10 @@ async fn a_hundred_thousand_mutated_events_never_panic() {
             }
         }
     }
-    println!("200000 evaluations: {signals} signals or ignores, {errors} typed errors");
+    println!(
+        "{events} mutated events, {} evaluations: {signals} signals or ignores, {errors} typed errors",
+        2 * events
+    );
 }
 
 #[tokio::test]
@@ -286,4 +295,88 @@ async fn own_role_is_protected_at_start_up() {
     let role = cordon::signals::Principal::Role(cordon::ids::IamName::parse("cordon-fn").unwrap());
     assert!(set.matching(None, &role).is_some());
     let _: &Deployment;
+}
+
+/// A new finding for a new user on its own emulator, whose `AttachUserPolicy` calls the proxy
+/// answers `times` times with `code`. The emulator is returned to keep it running.
+async fn contain_with_attach_answered(
+    code: &'static str,
+    status: &'static str,
+    times: usize,
+) -> (Moto, Deployment, String, cordon::Report) {
+    let moto = Moto::start().unwrap();
+    let d = Deployment::create(&moto).await.unwrap();
+    let script = vec![Scripted {
+        action: "AttachUserPolicy",
+        code,
+        status,
+        times,
+    }];
+    let proxy = FaultProxy::scripted(&moto.endpoint, 0, 1, script)
+        .await
+        .unwrap();
+    let user = unique("scripted");
+    let key = seed_user(&d.clients.iam, &user, 1).await.unwrap().remove(0);
+    let (_, e) = user_finding(&user, &key);
+    let r = Responder::new(
+        Function::QuarantineCredentials,
+        d.config(&[]),
+        cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
+    )
+    .await
+    .unwrap();
+    let report = invoke(&r, e).await.expect("contained");
+    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    (moto, d, user, report)
+}
+
+fn attach_record(report: &cordon::Report) -> &cordon::actions::ActionRecord {
+    let attach = report
+        .actions
+        .iter()
+        .find(|a| a.action == cordon::actions::Action::AttachQuarantinePolicy)
+        .expect("an attach record");
+    assert_eq!(attach.outcome.word(), "succeeded", "{attach:#?}");
+    assert_eq!(attach.verified, Some(true), "{attach:#?}");
+    attach
+}
+
+/// IAM is eventually consistent: attaching a policy created a moment ago can answer
+/// NoSuchEntity. That is not final; the attach is retried and then read back.
+#[tokio::test]
+async fn a_policy_not_yet_visible_after_creation_is_attached_on_retry() {
+    let (_moto, d, user, report) =
+        contain_with_attach_answered("NoSuchEntity", "404 Not Found", 2).await;
+
+    let attach = attach_record(&report);
+    assert!(attach.note.as_deref().unwrap_or("").starts_with("created"));
+    let attached = user_policies(&d.clients.iam, &user).await.unwrap();
+    assert_eq!(attached.0.len(), 1, "{attached:?}");
+}
+
+/// A user already holding IAM's maximum of managed policies gets the inline Deny-all instead,
+/// and the record says so.
+#[tokio::test]
+async fn managed_policy_limit_falls_back_to_an_inline_deny_all() {
+    let (_moto, d, user, report) =
+        contain_with_attach_answered("LimitExceeded", "409 Conflict", usize::MAX).await;
+
+    let attach = attach_record(&report);
+    assert!(attach
+        .note
+        .as_deref()
+        .unwrap_or("")
+        .contains("managed policy limit reached"));
+    let fallback = d
+        .clients
+        .iam
+        .get_user_policy()
+        .user_name(&user)
+        .policy_name(cordon::policy::FALLBACK_POLICY_NAME)
+        .send()
+        .await
+        .unwrap();
+    let doc: Value =
+        serde_json::from_str(&cordon::policy::decode(fallback.policy_document())).unwrap();
+    assert_eq!(doc, cordon::policy::deny_all_document());
 }

@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy on 127.0.0.1 between the functions and moto. A configurable share
 //! of requests is answered with each service's own throttling error, a 5xx, or a dropped
 //! connection (before or after moto applied the request), so retries and honesty are tested
-//! against the failures AWS really produces.
+//! against the failures AWS really produces. A script can also answer named calls with a named
+//! error, for the conditions moto never produces (eventual consistency, account limits).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,16 @@ pub struct Counts {
 pub struct FaultProxy {
     pub endpoint: String,
     pub counts: Arc<Counts>,
+}
+
+/// Answer the next `times` requests for the query API `action` (e.g. `AttachUserPolicy`) with
+/// the error `code` and HTTP `status`, as IAM would, without forwarding them.
+#[derive(Debug, Clone)]
+pub struct Scripted {
+    pub action: &'static str,
+    pub code: &'static str,
+    pub status: &'static str,
+    pub times: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -53,6 +64,16 @@ impl Rng {
 impl FaultProxy {
     /// Proxies to `upstream` (`http://127.0.0.1:PORT`), failing `percent` of requests.
     pub async fn start(upstream: &str, percent: u64, seed: u64) -> Result<Self, BoxError> {
+        Self::scripted(upstream, percent, seed, Vec::new()).await
+    }
+
+    pub async fn scripted(
+        upstream: &str,
+        percent: u64,
+        seed: u64,
+        script: Vec<Scripted>,
+    ) -> Result<Self, BoxError> {
+        let script = Arc::new(std::sync::Mutex::new(script));
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
@@ -61,9 +82,10 @@ impl FaultProxy {
         let c = counts.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, counts, rng) = (upstream.clone(), c.clone(), rng.clone());
+                let (upstream, counts, rng, script) =
+                    (upstream.clone(), c.clone(), rng.clone(), script.clone());
                 tokio::spawn(async move {
-                    let _ = serve(client, &upstream, percent, &counts, &rng).await;
+                    let _ = serve(client, &upstream, percent, &counts, &rng, &script).await;
                 });
             }
         });
@@ -111,6 +133,29 @@ fn service(request: &[u8]) -> String {
         .to_owned()
 }
 
+/// The script's answer to this request, if any, used up by one.
+fn scripted_answer(request: &[u8], script: &std::sync::Mutex<Vec<Scripted>>) -> Option<String> {
+    let text = String::from_utf8_lossy(request);
+    let mut script = script.lock().ok()?;
+    let entry = script
+        .iter_mut()
+        .find(|s| s.times > 0 && text.contains(&format!("Action={}&", s.action)))?;
+    entry.times -= 1;
+    Some(query_error(
+        entry.status,
+        entry.code,
+        "scripted by the test",
+    ))
+}
+
+fn query_error(status: &str, code: &str, message: &str) -> String {
+    let body = format!("<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault</RequestId></ErrorResponse>");
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 fn throttle_response(service: &str) -> String {
     let (status, content_type, body) = match service {
         "dynamodb" => (
@@ -123,11 +168,7 @@ fn throttle_response(service: &str) -> String {
             "text/xml",
             "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault</RequestID></Response>".to_owned(),
         ),
-        _ => (
-            "400 Bad Request",
-            "text/xml",
-            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>".to_owned(),
-        ),
+        _ => return query_error("400 Bad Request", "Throttling", "Rate exceeded"),
     };
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -141,11 +182,16 @@ async fn serve(
     percent: u64,
     counts: &Counts,
     rng: &std::sync::Mutex<Rng>,
+    script: &std::sync::Mutex<Vec<Scripted>>,
 ) -> Result<(), BoxError> {
     let Some(request) = read_request(&mut client).await? else {
         return Ok(());
     };
     counts.requests.fetch_add(1, Ordering::Relaxed);
+    if let Some(answer) = scripted_answer(&request, script) {
+        client.write_all(answer.as_bytes()).await?;
+        return Ok(());
+    }
     let roll = rng.lock().map(|mut r| r.next_u64()).unwrap_or(0);
     let kind = match (roll / 100) % 4 {
         0 => Fault::Throttle,

@@ -94,6 +94,39 @@ impl Moto {
     }
 }
 
+/// The volumes of this account's snapshots that match `filter` (e.g. `tag:cordon:incident`).
+pub async fn snapshotted_volumes(
+    ec2: &aws_sdk_ec2::Client,
+    filter: &str,
+    values: &[String],
+) -> Result<Vec<String>, BoxError> {
+    let out = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(filter)
+                .set_values(Some(values.to_vec()))
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(out
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.volume_id().map(str::to_owned))
+        .collect())
+}
+
+/// The size multiplier of the reliability suite: 1 in `make test`, more in `make soak`.
+pub fn soak_scale() -> usize {
+    std::env::var("CORDON_SOAK_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
 pub const REGION: &str = "us-east-1";
 /// moto's default account.
 pub const ACCOUNT: &str = "123456789012";

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
-use super::{converge, read_failed, skipped, Action, ActionRecord, Applied, Observed};
+use super::{converge, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed};
 use crate::aws::{aws, AwsError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId};
 use crate::policy::{self, rfc3339_seconds};
@@ -135,13 +135,15 @@ impl IamActions {
                             .send()
                             .await
                             .map_err(aws)?;
-                        // IAM is eventually consistent: say whether the change is already visible.
-                        let verified =
-                            self.key_status(user, &id).await.as_deref() == Some("Inactive");
-                        Ok(
-                            json!({"user": user, "status": "Inactive", "verified": verified})
-                                .into(),
-                        )
+                        let verified = read_back(|| async {
+                            self.key_status(user, &id).await.as_deref() == Some("Inactive")
+                        })
+                        .await;
+                        Ok(Applied {
+                            after: json!({"user": user, "status": "Inactive"}),
+                            verified: Some(verified),
+                            ..Applied::default()
+                        })
                     },
                 )
                 .await
@@ -169,18 +171,30 @@ impl IamActions {
             }
             match attached {
                 Ok(()) => {
-                    let verified = self.observe_quarantine(who).await.is_ok_and(|o| o.in_place);
+                    // In force: attached and, if this invocation wrote the policy, its default
+                    // version reads back as this build's document.
+                    let verified = read_back(|| async {
+                        self.observe_quarantine(who).await.is_ok_and(|o| o.in_place)
+                            && (created.is_none()
+                                || self.default_document_is_ours().await.unwrap_or(false))
+                    })
+                    .await;
                     Ok(Applied {
-                        after: json!({"attached": self.policy_arn, "verified": verified}),
+                        after: json!({"attached": self.policy_arn}),
                         note: created,
+                        verified: Some(verified),
                         ..Applied::default()
                     })
                 }
                 Err(e) if e.is("LimitExceeded") => {
                     self.put_inline(who, policy::FALLBACK_POLICY_NAME, &policy::deny_all_document())
                         .await?;
+                    let verified =
+                        read_back(|| async { self.observe_quarantine(who).await.is_ok_and(|o| o.in_place) })
+                            .await;
                     Ok(Applied {
                         after: json!({"inline": policy::FALLBACK_POLICY_NAME}),
+                        verified: Some(verified),
                         note: Some(format!(
                             "managed policy limit reached ({e}); applied inline {} (Deny *) instead",
                             policy::FALLBACK_POLICY_NAME
@@ -328,19 +342,7 @@ impl IamActions {
             }
         };
         if let Some(version) = &default_version {
-            let current = self
-                .client
-                .get_policy_version()
-                .policy_arn(&self.policy_arn)
-                .version_id(version)
-                .send()
-                .await
-                .map_err(aws)?;
-            let doc = current
-                .policy_version()
-                .and_then(|v| v.document())
-                .unwrap_or_default();
-            if policy::same_document(doc, &ours) {
+            if self.version_is_ours(version).await? {
                 return Ok(None);
             }
         }
@@ -383,6 +385,37 @@ impl IamActions {
             self.policy_arn,
             default_version.unwrap_or_default()
         )))
+    }
+
+    /// Whether the managed policy's default version holds this build's document.
+    async fn default_document_is_ours(&self) -> Result<bool, AwsError> {
+        let policy = self
+            .client
+            .get_policy()
+            .policy_arn(&self.policy_arn)
+            .send()
+            .await
+            .map_err(aws)?;
+        match policy.policy().and_then(|p| p.default_version_id()) {
+            Some(version) => self.version_is_ours(version).await,
+            None => Ok(false),
+        }
+    }
+
+    async fn version_is_ours(&self, version: &str) -> Result<bool, AwsError> {
+        let current = self
+            .client
+            .get_policy_version()
+            .policy_arn(&self.policy_arn)
+            .version_id(version)
+            .send()
+            .await
+            .map_err(aws)?;
+        let doc = current
+            .policy_version()
+            .and_then(|v| v.document())
+            .unwrap_or_default();
+        Ok(policy::same_document(doc, &policy::quarantine_document()))
     }
 
     /// Deny everything signed with credentials issued before `cutoff` (the incident's start).

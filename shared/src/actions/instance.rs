@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{converge, read_failed, skipped, Action, ActionRecord, Applied, Observed};
+use super::{converge, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed};
 use crate::aws::{aws, AwsError, Clients};
 use crate::ids::{IncidentId, InstanceId};
 use crate::policy::rfc3339_seconds;
@@ -517,9 +517,14 @@ impl InstanceActions {
                     for step in [&untrack, &isolation] {
                         self.set_groups(&facts.id, eni, step).await?;
                     }
+                    let verified = read_back(|| async {
+                        self.interface_groups(&eni.id).await.is_ok_and(|g| g == [isolation.as_str()])
+                    })
+                    .await;
                     Ok(Applied {
                         after: json!({"interface": eni.id, "groups": [isolation]}),
                         note: Some(TRACKING_NOTE.to_owned()),
+                        verified: Some(verified),
                         ..Applied::default()
                     })
                 })
@@ -543,6 +548,22 @@ impl InstanceActions {
             .first()
             .and_then(|g| g.group_id())
             .map(str::to_owned))
+    }
+
+    async fn interface_groups(&self, eni: &str) -> Result<Vec<String>, AwsError> {
+        let out = self
+            .ec2
+            .describe_network_interfaces()
+            .network_interface_ids(eni)
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(out
+            .network_interfaces()
+            .iter()
+            .flat_map(|i| i.groups())
+            .filter_map(|g| g.group_id().map(str::to_owned))
+            .collect())
     }
 
     async fn set_groups(

@@ -108,6 +108,7 @@ impl Action {
                 "ec2:RevokeSecurityGroupIngress",
                 "ec2:ModifyNetworkInterfaceAttribute",
                 "ec2:ModifyInstanceAttribute",
+                "ec2:DescribeNetworkInterfaces",
             ],
             Self::DetachInstanceProfile => &[
                 "ec2:DescribeIamInstanceProfileAssociations",
@@ -164,6 +165,10 @@ pub struct ActionRecord {
     pub before: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
+    /// For a change: whether reading the resource back showed it. `false` means AWS accepted
+    /// the change but did not show it yet (eventual consistency); the next delivery re-checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
     /// Facts a person should know (a fallback taken, a limit of the method).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -189,6 +194,8 @@ pub struct Observed {
 pub struct Applied {
     pub after: Value,
     pub note: Option<String>,
+    /// The result of reading the change back, where the action does.
+    pub verified: Option<bool>,
     /// Not done now, for a reason that is not a failure (a regional limit): recorded as
     /// skipped, so the next delivery tries again.
     pub deferred: Option<String>,
@@ -216,7 +223,7 @@ where
     Fut: Future<Output = Result<Applied, AwsError>>,
 {
     let started = OffsetDateTime::now_utc();
-    let (outcome, before, after, note) = match observed {
+    let (outcome, before, applied) = match observed {
         Err(e) => return read_failed(action, target, &e),
         Ok(Observed {
             state,
@@ -227,24 +234,34 @@ where
             },
             Some(state),
             None,
-            None,
         ),
-        Ok(Observed { state, .. }) if dry_run => (Outcome::Planned, Some(state), None, None),
+        Ok(Observed { state, .. }) if dry_run => (Outcome::Planned, Some(state), None),
         Ok(Observed { state, .. }) => match apply().await {
             Ok(Applied {
                 deferred: Some(reason),
                 ..
-            }) => (Outcome::Skipped { reason }, Some(state), None, None),
-            Ok(applied) => (
-                Outcome::Succeeded,
-                Some(state),
-                Some(applied.after),
-                applied.note,
-            ),
-            Err(e) => (failed(&e, "applying the change"), Some(state), None, None),
+            }) => (Outcome::Skipped { reason }, Some(state), None),
+            Ok(applied) => (Outcome::Succeeded, Some(state), Some(applied)),
+            Err(e) => (failed(&e, "applying the change"), Some(state), None),
         },
     };
-    record(action, target, outcome, before, after, note, started)
+    record(action, target, outcome, before, applied, started)
+}
+
+/// IAM and EC2 are eventually consistent: a read right after a write may not show it yet.
+/// Looks a few times, briefly, before the record says "applied, not verified".
+pub async fn read_back<F, Fut>(shows_change: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for wait_ms in [0, 100, 300] {
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        if shows_change().await {
+            return true;
+        }
+    }
+    false
 }
 
 /// An action decided without calling AWS (protected, not applicable, temporary key).
@@ -262,7 +279,6 @@ pub fn skipped(
         },
         None,
         None,
-        None,
         now,
     )
 }
@@ -274,7 +290,6 @@ pub fn read_failed(action: Action, target: impl Into<String>, e: &AwsError) -> A
         action,
         target,
         failed(e, "reading the current state"),
-        None,
         None,
         None,
         now,
@@ -292,16 +307,20 @@ fn record(
     target: impl Into<String>,
     outcome: Outcome,
     before: Option<Value>,
-    after: Option<Value>,
-    note: Option<String>,
+    applied: Option<Applied>,
     started: OffsetDateTime,
 ) -> ActionRecord {
+    let (after, note, verified) = match applied {
+        Some(a) => (Some(a.after), a.note, a.verified),
+        None => (None, None, None),
+    };
     let record = ActionRecord {
         action,
         target: target.into(),
         outcome,
         before,
         after,
+        verified,
         note,
         started_at: rfc3339_millis(started),
         finished_at: rfc3339_millis(OffsetDateTime::now_utc()),

@@ -385,21 +385,14 @@ async fn main() -> Result<(), BoxError> {
         .nth(1)
         .is_some_and(|r| r["status"] == "contained");
     demo.expect(isolated, "the instance is contained");
-    let snapshots = d
-        .clients
-        .ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:cordon:instance")
-                .values(&w.instance)
-                .build(),
-        )
-        .send()
-        .await?;
+    let snapshots = integration_tests::snapshotted_volumes(
+        &d.clients.ec2,
+        "tag:cordon:instance",
+        std::slice::from_ref(&w.instance),
+    )
+    .await?;
     demo.expect(
-        snapshots.snapshots().len() == w.volumes.len(),
+        snapshots.len() == w.volumes.len(),
         "one snapshot per volume after two deliveries",
     );
 
