@@ -67,9 +67,12 @@ package: build
 			$$(stat -c %s target/lambda/$$f/bootstrap) $$(stat -c %s target/lambda/$$f/bootstrap.zip); \
 	done
 
-## make deploy: sam deploy (guided the first time, then from samconfig.toml).
+## make deploy: sam deploy (guided the first time, then from samconfig.toml). The first deploy
+## offers the deploying principal (sts:GetCallerIdentity) as DeployerArn, which is never quarantined.
 deploy: package $(SAM)
-	@if [ -f samconfig.toml ]; then $(SAM) deploy; else $(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; fi
+	@if [ -f samconfig.toml ]; then $(SAM) deploy; else \
+		deployer=$$(.venv-sam/bin/python -c 'import boto3; print(boto3.client("sts").get_caller_identity()["Arn"])') && \
+		$(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM --parameter-overrides DeployerArn=$$deployer; fi
 
 ## make invoke FN=... EVENT=...: one event through `cargo lambda watch` + `cargo lambda invoke`,
 ## against a fresh moto server (TARGET=moto, the default) or your AWS credentials (TARGET=aws).

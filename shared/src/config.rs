@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::aws::TrustStore;
 use crate::ids::{AccessKeyId, AccountId};
-use crate::protect::{PatternError, PrincipalPatterns};
+use crate::protect::{Pattern, PatternError, PrincipalPatterns};
 use crate::rules::{RuleSettings, RULES};
 
 #[derive(Debug, Clone)]
@@ -128,12 +128,22 @@ impl Config {
                 expected: "amazon or system",
             })?,
         };
+        let mut protected = principals("PROTECTED_PRINCIPALS")?;
+        if let Some(arn) = get("DEPLOYER_ARN") {
+            protected.add(
+                Pattern::from_caller_arn(arn).ok_or_else(|| ConfigError::BadValue {
+                    name: "DEPLOYER_ARN",
+                    value: arn.to_owned(),
+                    expected: "an IAM user, role or assumed-role ARN",
+                })?,
+            );
+        }
         Ok(Self {
             rules,
             trust_store,
+            protected,
             alert_topic_arn: required("ALERT_TOPIC_ARN")?,
             ledger_table: required("LEDGER_TABLE")?,
-            protected: principals("PROTECTED_PRINCIPALS")?,
             dry_run: flag("DRY_RUN")?,
             deactivate_all_keys: flag("DEACTIVATE_ALL_KEYS")?,
             quarantine_roles: flag("QUARANTINE_ROLES")?,
@@ -149,6 +159,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::IamName;
+    use crate::signals::Principal;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -185,17 +197,33 @@ mod tests {
                 ..
             })
         ));
-        let bad = vars(&[
+        for (name, value) in [("TRUST_STORE", "any"), ("DEPLOYER_ARN", "alice")] {
+            let bad = vars(&[
+                ("ALERT_TOPIC_ARN", "t"),
+                ("LEDGER_TABLE", "l"),
+                (name, value),
+            ]);
+            assert!(
+                matches!(Config::from_vars(&bad), Err(ConfigError::BadValue { name: n, .. }) if n == name)
+            );
+        }
+    }
+
+    /// The principal that deployed the stack (an SSO session here) is protected like the
+    /// function's own role.
+    #[test]
+    fn the_deployer_is_protected() {
+        let c = Config::from_vars(&vars(&[
             ("ALERT_TOPIC_ARN", "t"),
             ("LEDGER_TABLE", "l"),
-            ("TRUST_STORE", "any"),
-        ]);
-        assert!(matches!(
-            Config::from_vars(&bad),
-            Err(ConfigError::BadValue {
-                name: "TRUST_STORE",
-                ..
-            })
-        ));
+            (
+                "DEPLOYER_ARN",
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123/jane@example.com",
+            ),
+        ]))
+        .unwrap();
+        let role = Principal::Role(IamName::parse("AWSReservedSSO_Admin_0123").unwrap());
+        let account = AccountId::parse("111122223333").unwrap();
+        assert!(c.protected.matching(Some(&account), &role).is_some());
     }
 }

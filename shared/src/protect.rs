@@ -55,10 +55,13 @@ impl Pattern {
         })
     }
 
-    /// The role behind an STS caller ARN (`arn:aws:sts::<acct>:assumed-role/<role>/<session>`),
-    /// which is how the function learns its own identity.
+    /// The principal behind an `sts:GetCallerIdentity` ARN: the role of an assumed-role session
+    /// (`arn:aws:sts::<acct>:assumed-role/<role>/<session>`), or the IAM user or role itself.
+    /// This is how the function learns its own identity and the deployer's.
     pub fn from_caller_arn(arn: &str) -> Option<Self> {
-        let (prefix, rest) = arn.split_once(":assumed-role/")?;
+        let Some((prefix, rest)) = arn.split_once(":assumed-role/") else {
+            return Self::parse(arn).ok();
+        };
         let account = prefix.rsplit(':').next()?;
         let role = rest.split('/').next()?;
         Self::parse(&format!("arn:aws:iam::{account}:role/{role}")).ok()
@@ -153,12 +156,15 @@ mod tests {
     }
 
     #[test]
-    fn own_role_from_caller_arn() {
+    fn principal_from_caller_arn() {
         let p = Pattern::from_caller_arn(
             "arn:aws:sts::111122223333:assumed-role/cordon-fn-role/cordon",
         )
         .unwrap();
         assert!(p.matches(Some(&acct("111122223333")), Kind::Role, "cordon-fn-role"));
-        assert!(Pattern::from_caller_arn("arn:aws:iam::111122223333:user/moto").is_none());
+        // A user or role ARN (a deployer with long-term keys) is itself.
+        let user = Pattern::from_caller_arn("arn:aws:iam::111122223333:user/ci").unwrap();
+        assert!(user.matches(Some(&acct("111122223333")), Kind::User, "ci"));
+        assert!(Pattern::from_caller_arn("arn:aws:sts::111122223333:federated-user/x").is_none());
     }
 }

@@ -135,9 +135,12 @@ impl IamActions {
                             .send()
                             .await
                             .map_err(aws)?;
-                        let verified = read_back(|| async {
-                            self.key_status(user, &id).await.as_deref() == Some("Inactive")
-                        })
+                        let verified = read_back(
+                            || async {
+                                self.key_status(user, &id).await.as_deref() == Some("Inactive")
+                            },
+                            |shown| *shown,
+                        )
                         .await;
                         Ok(Applied {
                             after: json!({"user": user, "status": "Inactive"}),
@@ -173,11 +176,14 @@ impl IamActions {
                 Ok(()) => {
                     // In force: attached and, if this invocation wrote the policy, its default
                     // version reads back as this build's document.
-                    let verified = read_back(|| async {
-                        self.observe_quarantine(who).await.is_ok_and(|o| o.in_place)
-                            && (created.is_none()
-                                || self.default_document_is_ours().await.unwrap_or(false))
-                    })
+                    let verified = read_back(
+                        || async {
+                            self.observe_quarantine(who).await.is_ok_and(|o| o.in_place)
+                                && (created.is_none()
+                                    || self.default_document_is_ours().await.unwrap_or(false))
+                        },
+                        |shown| *shown,
+                    )
                     .await;
                     Ok(Applied {
                         after: json!({"attached": self.policy_arn}),
@@ -189,9 +195,11 @@ impl IamActions {
                 Err(e) if e.is("LimitExceeded") => {
                     self.put_inline(who, policy::FALLBACK_POLICY_NAME, &policy::deny_all_document())
                         .await?;
-                    let verified =
-                        read_back(|| async { self.observe_quarantine(who).await.is_ok_and(|o| o.in_place) })
-                            .await;
+                    let verified = read_back(
+                        || async { self.observe_quarantine(who).await.is_ok_and(|o| o.in_place) },
+                        |shown| *shown,
+                    )
+                    .await;
                     Ok(Applied {
                         after: json!({"inline": policy::FALLBACK_POLICY_NAME}),
                         verified: Some(verified),

@@ -1,6 +1,8 @@
 //! EC2 actions on one instance: protect it, take it out of service, isolate every interface,
 //! cut its credentials, snapshot its volumes, tag it.
 
+use std::collections::HashMap;
+
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, EbsInstanceBlockDeviceSpecification, Filter,
     InstanceAttributeName, InstanceBlockDeviceMappingSpecification, IpPermission, IpRange,
@@ -11,7 +13,9 @@ use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{converge, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed};
+use super::{
+    converge, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed, Outcome,
+};
 use crate::aws::{aws, AwsError, Clients};
 use crate::ids::{IncidentId, InstanceId};
 use crate::policy::rfc3339_seconds;
@@ -482,7 +486,7 @@ impl InstanceActions {
         let mut vpcs: Vec<&str> = facts.interfaces.iter().map(|i| i.vpc.as_str()).collect();
         vpcs.sort_unstable();
         vpcs.dedup();
-        let mut groups = std::collections::HashMap::new();
+        let mut groups = HashMap::new();
         for vpc in vpcs {
             // Looking up (or, outside dry run, creating) the groups is itself a change to the
             // account; in dry run only an existing isolation group can be recognised.
@@ -517,21 +521,48 @@ impl InstanceActions {
                     for step in [&untrack, &isolation] {
                         self.set_groups(&facts.id, eni, step).await?;
                     }
-                    let verified = read_back(|| async {
-                        self.interface_groups(&eni.id).await.is_ok_and(|g| g == [isolation.as_str()])
-                    })
-                    .await;
                     Ok(Applied {
                         after: json!({"interface": eni.id, "groups": [isolation]}),
                         note: Some(TRACKING_NOTE.to_owned()),
-                        verified: Some(verified),
                         ..Applied::default()
                     })
                 })
                 .await
             }
         });
-        futures::future::join_all(jobs).await
+        let mut records = futures::future::join_all(jobs).await;
+        // Read the changed interfaces back in one call once all have changed: the primary
+        // interface's groups are also the instance's, set by its own call.
+        let expected: HashMap<String, String> = records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Succeeded)
+            .filter_map(|r| {
+                let eni = facts.interfaces.iter().find(|i| i.id == r.target)?;
+                let (_, isolation) = groups.get(eni.vpc.as_str())?.as_ref().ok()?;
+                Some((r.target.clone(), isolation.clone()?))
+            })
+            .collect();
+        if !expected.is_empty() {
+            let ids: Vec<String> = expected.keys().cloned().collect();
+            let isolated = |found: &Result<HashMap<String, Vec<String>>, AwsError>, eni: &str| {
+                found.as_ref().is_ok_and(|f| {
+                    f.get(eni)
+                        .is_some_and(|g| g.len() == 1 && Some(&g[0]) == expected.get(eni))
+                })
+            };
+            let found = read_back(
+                || self.interface_groups(&ids),
+                |found| ids.iter().all(|eni| isolated(found, eni)),
+            )
+            .await;
+            for r in records
+                .iter_mut()
+                .filter(|r| expected.contains_key(&r.target))
+            {
+                r.verified = Some(isolated(&found, &r.target));
+            }
+        }
+        records
     }
 
     async fn find_isolation_group(&self, vpc: &str) -> Result<Option<String>, AwsError> {
@@ -550,19 +581,28 @@ impl InstanceActions {
             .map(str::to_owned))
     }
 
-    async fn interface_groups(&self, eni: &str) -> Result<Vec<String>, AwsError> {
+    /// Each interface's security groups, by interface id.
+    async fn interface_groups(
+        &self,
+        enis: &[String],
+    ) -> Result<HashMap<String, Vec<String>>, AwsError> {
         let out = self
             .ec2
             .describe_network_interfaces()
-            .network_interface_ids(eni)
+            .set_network_interface_ids(Some(enis.to_vec()))
             .send()
             .await
             .map_err(aws)?;
         Ok(out
             .network_interfaces()
             .iter()
-            .flat_map(|i| i.groups())
-            .filter_map(|g| g.group_id().map(str::to_owned))
+            .filter_map(|i| {
+                let groups = i
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_owned));
+                Some((i.network_interface_id()?.to_owned(), groups.collect()))
+            })
             .collect())
     }
 

@@ -249,19 +249,22 @@ where
 }
 
 /// IAM and EC2 are eventually consistent: a read right after a write may not show it yet.
-/// Looks a few times, briefly, before the record says "applied, not verified".
-pub async fn read_back<F, Fut>(shows_change: F) -> bool
+/// Reads again, briefly, until `shows_change` holds (three looks over 400 ms); returns the last
+/// read, from which the record says "verified" or "applied, not verified".
+pub async fn read_back<T, F, Fut>(read: F, shows_change: impl Fn(&T) -> bool) -> T
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
+    Fut: Future<Output = T>,
 {
-    for wait_ms in [0, 100, 300] {
-        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
-        if shows_change().await {
-            return true;
+    let mut last = read().await;
+    for wait_ms in [100, 300] {
+        if shows_change(&last) {
+            break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        last = read().await;
     }
-    false
+    last
 }
 
 /// An action decided without calling AWS (protected, not applicable, temporary key).
