@@ -90,5 +90,5 @@ logs: $(SAM)
 	.venv-c7n/bin/pip install --quiet --disable-pip-version-check c7n==0.9.53
 
 bench: venv .venv-c7n/bin/custodian
-	cargo build --release --bins -p quarantine-credentials -p isolate-instance -p integration-tests
+	cargo build --release --bin quarantine-credentials --bin isolate-instance --bin bench
 	target/release/bench

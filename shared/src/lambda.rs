@@ -1,5 +1,7 @@
 //! The Lambda wiring both functions share: cold start once, then one `handle` per event.
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
@@ -25,7 +27,11 @@ pub async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Report, Diagnostic> {
     let result = responder
-        .handle(event.payload, &event.context.request_id)
+        .handle_until(
+            event.payload,
+            &event.context.request_id,
+            deadline(event.context.deadline),
+        )
         .await;
     match &result {
         Ok(report) => {
@@ -38,4 +44,14 @@ pub async fn handle(
         ),
     }
     result.map_err(Diagnostic::from)
+}
+
+/// Lambda's deadline (milliseconds since the epoch) as an `Instant`.
+fn deadline(epoch_ms: u64) -> Option<Instant> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let left = u64::try_from(u128::from(epoch_ms).saturating_sub(now_ms)).ok()?;
+    Some(Instant::now() + Duration::from_millis(left))
 }

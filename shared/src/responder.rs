@@ -1,6 +1,8 @@
 //! One invocation, start to end: event -> signal -> safety checks -> claim -> playbook -> ledger
 //! -> notification -> response. Both Lambda functions are this, with a different [`Function`].
 
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -28,6 +30,11 @@ pub struct Responder {
     ec2: InstanceActions,
     ledger: Ledger,
 }
+
+/// An extra pass starts only with this much of the invocation left, for the pass (the SDK bounds
+/// each operation at 30 s) and the ledger and notification after it; otherwise the invocation
+/// fails as it stands and Lambda's retry gets a fresh timeout.
+const PASS_RESERVE: Duration = Duration::from_secs(40);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -148,6 +155,17 @@ impl Responder {
     }
 
     pub async fn handle(&self, event: Value, request_id: &str) -> Result<Report, ResponseError> {
+        self.handle_until(event, request_id, None).await
+    }
+
+    /// `handle`, within Lambda's `deadline`: extra passes over failed actions start only while
+    /// enough time remains to finish them and still write the record and the notification.
+    pub async fn handle_until(
+        &self,
+        event: Value,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Report, ResponseError> {
         let signal = signals::from_event(self.function, event, &self.config).inspect_err(|e| {
             tracing::warn!(error = %e, "bad event");
         })?;
@@ -205,7 +223,8 @@ impl Responder {
                 .decline(report, &incident, Some(&target), request_id, status, reason)
                 .await;
         }
-        self.respond(report, &incident, &target, request_id).await
+        self.respond(report, &incident, &target, request_id, deadline)
+            .await
     }
 
     /// Why this target must not be touched, checked before any change.
@@ -300,6 +319,7 @@ impl Responder {
         incident: &Incident,
         target: &Target,
         request_id: &str,
+        deadline: Option<Instant>,
     ) -> Result<Report, ResponseError> {
         let now = OffsetDateTime::now_utc();
         let claim = self
@@ -328,7 +348,7 @@ impl Responder {
             // Containment beats bookkeeping: act now, fail afterwards so the retry records it.
             Err(e) => {
                 tracing::error!(incident = %incident.id, error = %e, "ledger unavailable; containing anyway");
-                let played = self.run_playbook(incident, target, now).await;
+                let played = self.run_playbook(incident, target, now, deadline).await;
                 report.status = Some(self.settle(&mut report, played));
                 return Err(ResponseError::Ledger {
                     incident: incident.id.clone(),
@@ -349,7 +369,7 @@ impl Responder {
         };
         let status = match within_budget {
             Ok(true) => {
-                let played = self.run_playbook(incident, target, cutoff).await;
+                let played = self.run_playbook(incident, target, cutoff, deadline).await;
                 self.settle(&mut report, played)
             }
             Ok(false) => {
@@ -460,6 +480,7 @@ impl Responder {
         incident: &Incident,
         target: &Target,
         cutoff: OffsetDateTime,
+        deadline: Option<Instant>,
     ) -> Played {
         let mut played = self.play_once(incident, target, cutoff).await;
         for pass in 1..=2u64 {
@@ -467,6 +488,14 @@ impl Responder {
                 break;
             };
             if !first.iter().any(ActionRecord::failed) {
+                break;
+            }
+            if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < PASS_RESERVE)
+            {
+                tracing::warn!(
+                    pass,
+                    "no time left for another pass; Lambda's retry gets it"
+                );
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(250 * pass)).await;

@@ -380,3 +380,46 @@ async fn managed_policy_limit_falls_back_to_an_inline_deny_all() {
         serde_json::from_str(&cordon::policy::decode(fallback.policy_document())).unwrap();
     assert_eq!(doc, cordon::policy::deny_all_document());
 }
+
+/// Extra passes over a failed action start only while the Lambda deadline leaves time for them
+/// and for the record: close to the deadline, one pass, and the invocation fails for the retry.
+#[tokio::test]
+async fn no_extra_pass_close_to_the_deadline() {
+    let d = deployment().await;
+    for (deadline, passes) in [(None, 3), (Some(std::time::Duration::from_secs(5)), 1)] {
+        let script = vec![Scripted {
+            action: "AttachUserPolicy",
+            code: "AccessDenied",
+            status: "403 Forbidden",
+            times: usize::MAX,
+        }];
+        let proxy = FaultProxy::scripted(&moto().endpoint, 0, 1, script)
+            .await
+            .unwrap();
+        let r = Responder::new(
+            Function::QuarantineCredentials,
+            d.config(&[]),
+            cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
+        )
+        .await
+        .unwrap();
+        let user = unique("late");
+        let key = seed_user(&d.clients.iam, &user, 1).await.unwrap().remove(0);
+        let (_, e) = user_finding(&user, &key);
+
+        let result = r
+            .handle_until(
+                e,
+                &unique("request"),
+                deadline.map(|left| std::time::Instant::now() + left),
+            )
+            .await;
+
+        assert!(result.is_err(), "a failed action fails the invocation");
+        let attempts = proxy
+            .counts
+            .scripted
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(attempts, passes, "deadline {deadline:?}");
+    }
+}

@@ -19,6 +19,7 @@ pub struct Counts {
     pub server_errors: AtomicU64,
     pub dropped_before: AtomicU64,
     pub dropped_after: AtomicU64,
+    pub scripted: AtomicU64,
 }
 
 pub struct FaultProxy {
@@ -189,6 +190,7 @@ async fn serve(
     };
     counts.requests.fetch_add(1, Ordering::Relaxed);
     if let Some(answer) = scripted_answer(&request, script) {
+        counts.scripted.fetch_add(1, Ordering::Relaxed);
         client.write_all(answer.as_bytes()).await?;
         return Ok(());
     }
