@@ -11,6 +11,17 @@ use serde_json::Value;
 
 use crate::{deployment, invoke, moto, responder, user_finding};
 
+/// quarantine-credentials with its AWS calls through `proxy`, retrying as the functions do.
+async fn through(proxy: &FaultProxy, d: &Deployment, extra: &[(&str, &str)]) -> Responder {
+    Responder::new(
+        Function::QuarantineCredentials,
+        d.config(extra),
+        cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
+    )
+    .await
+    .unwrap()
+}
+
 /// With 30% of requests throttled, failed or dropped, every finding still ends contained once
 /// Lambda's retries are counted, and no record claims a success that did not happen.
 #[tokio::test]
@@ -18,14 +29,7 @@ async fn thirty_percent_faults_all_contained_nothing_falsely_succeeded() {
     let d = deployment().await;
     let proxy = FaultProxy::start(&moto().endpoint, 30, 42).await.unwrap();
     // Standard retries, as the functions configure them, through the faulty proxy.
-    let clients = cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6));
-    let r = Responder::new(
-        Function::QuarantineCredentials,
-        d.config(&[("RATE_LIMIT", "1000")]),
-        clients,
-    )
-    .await
-    .unwrap();
+    let r = through(&proxy, &d, &[("RATE_LIMIT", "100000")]).await;
     let findings = 100 * soak_scale();
     let mut users = Vec::new();
     for _ in 0..findings {
@@ -318,14 +322,9 @@ async fn contain_with_attach_answered(
     let user = unique("scripted");
     let key = seed_user(&d.clients.iam, &user, 1).await.unwrap().remove(0);
     let (_, e) = user_finding(&user, &key);
-    let r = Responder::new(
-        Function::QuarantineCredentials,
-        d.config(&[]),
-        cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
-    )
-    .await
-    .unwrap();
-    let report = invoke(&r, e).await.expect("contained");
+    let report = invoke(&through(&proxy, &d, &[]).await, e)
+        .await
+        .expect("contained");
     assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
     (moto, d, user, report)
 }
@@ -396,13 +395,7 @@ async fn no_extra_pass_close_to_the_deadline() {
         let proxy = FaultProxy::scripted(&moto().endpoint, 0, 1, script)
             .await
             .unwrap();
-        let r = Responder::new(
-            Function::QuarantineCredentials,
-            d.config(&[]),
-            cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
-        )
-        .await
-        .unwrap();
+        let r = through(&proxy, &d, &[]).await;
         let user = unique("late");
         let key = seed_user(&d.clients.iam, &user, 1).await.unwrap().remove(0);
         let (_, e) = user_finding(&user, &key);
