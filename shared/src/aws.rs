@@ -47,47 +47,27 @@ impl Clients {
     /// Each call's attempts and time stay bounded, and so does the functions' concurrency.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
-        let partition = || {
-            RetryPartition::custom("cordon")
-                .token_bucket(TokenBucket::unlimited())
-                .build()
-        };
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config)
+                        .retry_partition(
+                            RetryPartition::custom("cordon")
+                                .token_bucket(TokenBucket::unlimited())
+                                .build(),
+                        )
+                        .build(),
+                )
+            };
+        }
         Self {
-            iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(config)
-                    .retry_partition(partition())
-                    .build(),
-            ),
-            sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(config)
-                    .retry_partition(partition())
-                    .build(),
-            ),
-            sns: aws_sdk_sns::Client::from_conf(
-                aws_sdk_sns::config::Builder::from(config)
-                    .retry_partition(partition())
-                    .build(),
-            ),
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(config)
-                    .retry_partition(partition())
-                    .build(),
-            ),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(config)
-                    .retry_partition(partition())
-                    .build(),
-            ),
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(
-                aws_sdk_autoscaling::config::Builder::from(config)
-                    .retry_partition(partition())
-                    .build(),
-            ),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
-                aws_sdk_elasticloadbalancingv2::config::Builder::from(config)
-                    .retry_partition(partition())
-                    .build(),
-            ),
+            iam: client!(aws_sdk_iam),
+            sts: client!(aws_sdk_sts),
+            sns: client!(aws_sdk_sns),
+            dynamodb: client!(aws_sdk_dynamodb),
+            ec2: client!(aws_sdk_ec2),
+            autoscaling: client!(aws_sdk_autoscaling),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2),
         }
     }
 }

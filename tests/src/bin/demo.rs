@@ -423,10 +423,15 @@ async fn main() -> Result<(), BoxError> {
                     attr(&item, "request_id")
                 ),
                 _ => format!(
-                    "{} {} {} before={}",
+                    "{} {} {}{} before={}",
                     attr(&item, "action"),
                     attr(&item, "target"),
                     attr(&item, "outcome"),
+                    match item.get("verified").and_then(|v| v.as_bool().ok()) {
+                        Some(true) => " (verified)",
+                        Some(false) => " (applied, not yet visible)",
+                        None => "",
+                    },
                     attr(&item, "before")
                 ),
             };
