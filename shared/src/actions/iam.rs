@@ -159,60 +159,68 @@ impl IamActions {
     /// the maximum number of managed policies.
     pub async fn attach_quarantine(&self, who: Iam<'_>, dry_run: bool) -> ActionRecord {
         let observed = self.observe_quarantine(who).await;
-        converge(Action::AttachQuarantinePolicy, who.label(), dry_run, observed, || async {
-            let created = self.ensure_policy().await?;
-            let mut attached = self.attach_once(who).await;
-            // A policy created a moment ago may not be visible yet: NoSuchEntity is not final.
-            for wait in [250, 500, 1000] {
-                match &attached {
-                    Err(e) if e.is("NoSuchEntity") && created.is_some() => {
-                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-                        attached = self.attach_once(who).await;
+        converge(
+            Action::AttachQuarantinePolicy,
+            who.label(),
+            dry_run,
+            observed,
+            || async {
+                let created = self.ensure_policy().await?;
+                let mut attached = self.attach_once(who).await;
+                // A policy created a moment ago may not be visible yet: NoSuchEntity is not final.
+                for wait in [250, 500, 1000] {
+                    match &attached {
+                        Err(e) if e.is("NoSuchEntity") && created.is_some() => {
+                            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                            attached = self.attach_once(who).await;
+                        }
+                        _ => break,
                     }
-                    _ => break,
                 }
-            }
-            match attached {
-                Ok(()) => {
-                    // In force: attached and, if this invocation wrote the policy, its default
-                    // version reads back as this build's document.
-                    let verified = read_back(
-                        || async {
-                            self.observe_quarantine(who).await.is_ok_and(|o| o.in_place)
-                                && (created.is_none()
-                                    || self.default_document_is_ours().await.unwrap_or(false))
-                        },
-                        |shown| *shown,
-                    )
-                    .await;
-                    Ok(Applied {
-                        after: json!({"attached": self.policy_arn}),
-                        note: created,
-                        verified: Some(verified),
-                        ..Applied::default()
-                    })
-                }
-                Err(e) if e.is("LimitExceeded") => {
-                    self.put_inline(who, policy::FALLBACK_POLICY_NAME, &policy::deny_all_document())
+                let (after, note, wrote_document) = match attached {
+                    Ok(()) => (
+                        json!({"attached": self.policy_arn}),
+                        created.clone(),
+                        created.is_some(),
+                    ),
+                    Err(e) if e.is("LimitExceeded") => {
+                        self.put_inline(
+                            who,
+                            policy::FALLBACK_POLICY_NAME,
+                            &policy::deny_all_document(),
+                        )
                         .await?;
-                    let verified = read_back(
-                        || async { self.observe_quarantine(who).await.is_ok_and(|o| o.in_place) },
-                        |shown| *shown,
-                    )
-                    .await;
-                    Ok(Applied {
-                        after: json!({"inline": policy::FALLBACK_POLICY_NAME}),
-                        verified: Some(verified),
-                        note: Some(format!(
-                            "managed policy limit reached ({e}); applied inline {} (Deny *) instead",
-                            policy::FALLBACK_POLICY_NAME
-                        )),
-                        ..Applied::default()
-                    })
-                }
-                Err(e) => Err(e),
-            }
-        })
+                        let note = format!(
+                        "managed policy limit reached ({e}); applied inline {} (Deny *) instead",
+                        policy::FALLBACK_POLICY_NAME
+                    );
+                        (
+                            json!({"inline": policy::FALLBACK_POLICY_NAME}),
+                            Some(note),
+                            false,
+                        )
+                    }
+                    Err(e) => return Err(e),
+                };
+                // In force: in place and, if this invocation wrote the managed policy, its default
+                // version reads back as this build's document.
+                let verified = read_back(
+                    || async {
+                        self.observe_quarantine(who).await.is_ok_and(|o| o.in_place)
+                            && (!wrote_document
+                                || self.default_document_is_ours().await.unwrap_or(false))
+                    },
+                    |shown| *shown,
+                )
+                .await;
+                Ok(Applied {
+                    after,
+                    note,
+                    verified: Some(verified),
+                    ..Applied::default()
+                })
+            },
+        )
         .await
     }
 
