@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::aws::TrustStore;
 use crate::ids::{AccessKeyId, AccountId};
 use crate::protect::{Pattern, PatternError, PrincipalPatterns};
-use crate::rules::{RuleSettings, RULES};
+use crate::rules::{self, RuleSettings};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -104,9 +104,7 @@ impl Config {
                 .map_err(|source| ConfigError::Principals { name, source })
         };
         let rules = RuleSettings {
-            disabled: checked("DISABLED_RULES", "a rule id", &|r| {
-                RULES.iter().any(|x| x.id == r)
-            })?,
+            disabled: checked("DISABLED_RULES", "a rule id", &rules::is_rule)?,
             allowed_accounts: checked("ALLOWED_ACCOUNTS", "a 12-digit account id", &|a| {
                 AccountId::parse(a).is_ok()
             })?,
@@ -160,7 +158,7 @@ impl Config {
 mod tests {
     use super::*;
     use crate::ids::IamName;
-    use crate::signals::Principal;
+    use crate::principal::Principal;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

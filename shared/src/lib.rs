@@ -13,6 +13,7 @@ pub mod notify;
 pub mod permissions;
 pub mod playbooks;
 pub mod policy;
+pub mod principal;
 pub mod protect;
 pub mod responder;
 pub mod rules;

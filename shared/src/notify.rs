@@ -250,7 +250,7 @@ pub async fn publish(
 mod tests {
     use super::*;
     use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId};
-    use crate::signals::Principal;
+    use crate::principal::Principal;
 
     fn incident(kind: &str) -> Incident {
         Incident {

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::ids::AccountId;
-use crate::signals::Principal;
+use crate::principal::Principal;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

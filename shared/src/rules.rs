@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use crate::events::cloudtrail::Record;
 use crate::ids::IamName;
+use crate::principal::Principal;
 use crate::protect::PrincipalPatterns;
-use crate::signals::Principal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -257,6 +257,11 @@ pub struct RuleSettings {
     pub bedrock_allowed: PrincipalPatterns,
     /// `None`: the principal check of the compute rules is off.
     pub compute_allowed: Option<PrincipalPatterns>,
+}
+
+/// Whether `id` names a rule (for `DISABLED_RULES`).
+pub fn is_rule(id: &str) -> bool {
+    RULES.iter().any(|r| r.id == id)
 }
 
 /// The rule a record matched, strongest first: containment beats notification, then severity.

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::events::cloudtrail::Record;
 use crate::events::{self, guardduty::Finding, Envelope, Event, EventError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId, InstanceId};
+use crate::principal::Principal;
 use crate::rules::{self, Response};
 
 /// Which Lambda function is asking: each handles its own kind of target.
@@ -22,42 +23,6 @@ impl Function {
         match self {
             Self::QuarantineCredentials => "quarantine-credentials",
             Self::IsolateInstance => "isolate-instance",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", content = "name", rename_all = "snake_case")]
-pub enum Principal {
-    User(IamName),
-    Role(IamName),
-    Root,
-    /// FederatedUser, AWSService, AWSAccount and whatever GuardDuty adds next: never guessed at.
-    Unsupported(String),
-}
-
-impl Principal {
-    /// The type names a principal kind, never a path or a sentence: letters and digits only.
-    pub fn unsupported(kind: &str) -> Self {
-        let kind: String = kind
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(64)
-            .collect();
-        Self::Unsupported(if kind.is_empty() {
-            "unknown".to_owned()
-        } else {
-            kind
-        })
-    }
-
-    /// What a person reads: `IAM user alice`, `role web-app`.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::User(n) => format!("IAM user {n}"),
-            Self::Role(n) => format!("role {n}"),
-            Self::Root => "root user".to_owned(),
-            Self::Unsupported(kind) => format!("{kind} principal"),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Every third-party event in `../shared/corpus` parses without a panic, and the Stratus Red Team
-//! Bedrock (LLMjacking) sequence is contained.
+//! Every third-party event in `tests/corpus` parses without a panic, and the Stratus Red Team
+//! Bedrock (LLMjacking) sequence is contained. The corpus's sources and licenses:
+//! `tests/corpus/PROVENANCE.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use serde_json::{json, Value};
 use crate::{deployment, invoke, responder};
 
 fn corpus(sub: &str) -> Vec<PathBuf> {
-    let dir = repo_root().join("../shared/corpus").join(sub);
+    let dir = repo_root().join("tests/corpus").join(sub);
     let mut files = Vec::new();
     let mut stack = vec![dir.clone()];
     while let Some(d) = stack.pop() {
@@ -81,8 +82,8 @@ async fn stratus_bedrock_sequence_is_contained() {
     let role = integration_tests::unique("test-role");
     seed_role(&d.clients.iam, &role).await.unwrap();
     let r = responder(&d, Function::QuarantineCredentials, &[]).await;
-    let file = repo_root()
-        .join("../shared/corpus/cloudtrail/stratus__aws.impact.bedrock-invoke-model.json");
+    let file =
+        repo_root().join("tests/corpus/cloudtrail/stratus__aws.impact.bedrock-invoke-model.json");
     let mut statuses = Vec::new();
     for mut raw in load(&file).as_array().cloned().unwrap() {
         // The same record, moved into the emulator's account and onto a role that exists there.

@@ -5,6 +5,7 @@ mod cloudtrail;
 mod corpus;
 mod credentials;
 mod instance;
+mod layers;
 mod ledger;
 mod reliability;
 mod template;

@@ -296,7 +296,8 @@ async fn own_role_is_protected_at_start_up() {
     .unwrap();
     let mut set = cordon::protect::PrincipalPatterns::default();
     set.add(p);
-    let role = cordon::signals::Principal::Role(cordon::ids::IamName::parse("cordon-fn").unwrap());
+    let role =
+        cordon::principal::Principal::Role(cordon::ids::IamName::parse("cordon-fn").unwrap());
     assert!(set.matching(None, &role).is_some());
     let _: &Deployment;
 }

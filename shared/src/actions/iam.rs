@@ -9,7 +9,7 @@ use super::{converge, read_back, read_failed, skipped, Action, ActionRecord, App
 use crate::aws::{aws, AwsError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId};
 use crate::policy::{self, rfc3339_seconds};
-use crate::signals::Principal;
+use crate::principal::Principal;
 
 /// A user or a role: the two principals IAM lets us change.
 #[derive(Debug, Clone, Copy)]

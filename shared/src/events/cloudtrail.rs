@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+/// Our own type, not `aws_lambda_events`' `AWSAPICall`: that one requires `requestID`, `eventID`,
+/// `userAgent` and `sourceIPAddress`, which real records (console sign-ins, AWS's own examples) lack.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {

@@ -4,7 +4,6 @@
 pub mod cloudtrail;
 pub mod guardduty;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ids::InvalidId;
@@ -13,19 +12,8 @@ pub const GUARDDUTY_FINDING: &str = "GuardDuty Finding";
 pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
 pub const CLOUDTRAIL_SIGN_IN: &str = "AWS Console Sign In via CloudTrail";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Envelope {
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(rename = "detail-type")]
-    pub detail_type: String,
-    pub source: String,
-    #[serde(default)]
-    pub account: Option<String>,
-    #[serde(default)]
-    pub region: Option<String>,
-    pub detail: Value,
-}
+/// The EventBridge envelope, as `aws_lambda_events` types it; its `detail` is read below.
+pub type Envelope = aws_lambda_events::eventbridge::EventBridgeEvent<Value>;
 
 /// An event we cannot act on because it is not what it claims to be.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::actions::iam::{Iam, IamActions};
 use crate::actions::{skipped, Action, ActionRecord};
 use crate::ids::{AccessKeyId, IncidentId};
-use crate::signals::Principal;
+use crate::principal::Principal;
 
 pub struct Options {
     pub dry_run: bool,

@@ -564,7 +564,7 @@ async fn main() -> Result<(), BoxError> {
         "\n## 5. CloudTrail rule evaluation over the corpus (one core)\n"
     )?;
     let mut raw: Vec<Vec<u8>> = Vec::new();
-    let corpus = repo_root().join("../shared/corpus");
+    let corpus = repo_root().join("tests/corpus");
     let mut stack = vec![corpus.join("cloudtrail"), corpus.join("datasets")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir)? {

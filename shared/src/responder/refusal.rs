@@ -1,0 +1,49 @@
+//! Why a target is not touched: another account's finding, a protected principal, or a kind of
+//! principal that an IAM policy cannot contain. Checked before any change.
+
+use crate::ledger::Status;
+use crate::principal::Principal;
+use crate::signals::{Incident, Target};
+
+use super::Responder;
+
+impl Responder {
+    /// Why this target must not be touched, checked before any change.
+    pub(super) fn refusal(&self, incident: &Incident, target: &Target) -> Option<(Status, String)> {
+        if let Some(other) = incident.account.as_ref().filter(|a| **a != self.account) {
+            // A delegated administrator receives its members' findings: a same-named principal
+            // here is not the one the finding is about.
+            return Some((
+                Status::Ignored,
+                format!(
+                    "the finding is about account {other}; this deployment acts in {} only",
+                    self.account
+                ),
+            ));
+        }
+        let Target::Credentials { principal, .. } = target else {
+            return None;
+        };
+        if let Some(p) = self
+            .config
+            .protected
+            .matching(Some(&self.account), principal)
+        {
+            return Some((
+                Status::Protected,
+                format!("{} is protected by {p}", principal.describe()),
+            ));
+        }
+        match principal {
+            Principal::Root => Some((
+                Status::NotifyOnly,
+                "root credentials cannot be contained by IAM policy; a person must act".to_owned(),
+            )),
+            Principal::Unsupported(kind) => Some((
+                Status::Unsupported,
+                format!("cordon does not contain {kind} principals; nothing was changed"),
+            )),
+            Principal::User(_) | Principal::Role(_) => None,
+        }
+    }
+}
