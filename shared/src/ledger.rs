@@ -332,6 +332,8 @@ impl Ledger {
     }
 
     /// Record the actions of this delivery and the incident's new status, and release the lease.
+    // One call writes what the invocation settled; a struct for it is the next refactor.
+    #[allow(clippy::too_many_arguments)]
     pub async fn finish(
         &self,
         incident: &Incident,
@@ -340,6 +342,7 @@ impl Ledger {
         status: Status,
         actions: &[ActionRecord],
         notified: Option<Status>,
+        moved_cutoff: Option<OffsetDateTime>,
     ) -> Result<(), AwsError> {
         let puts = actions.iter().enumerate().map(|(i, a)| {
             let mut put = self
@@ -377,6 +380,9 @@ impl Ledger {
             if let Some(verified) = a.verified {
                 put = put.item("verified", AttributeValue::Bool(verified));
             }
+            if let Some(tampered) = &a.tampered {
+                put = put.item("tampered", s(tampered));
+            }
             put.send()
         });
         for r in futures::future::join_all(puts).await {
@@ -393,6 +399,9 @@ impl Ledger {
         }
         if let Some(notified) = notified {
             u = u.set("notified_status", s(notified.as_str()));
+        }
+        if let Some(cutoff) = moved_cutoff {
+            u = u.set("cutoff", s(rfc3339_seconds(cutoff)));
         }
         let expression = format!("SET {}", u.sets.join(", "));
         self.client

@@ -104,6 +104,9 @@ pub fn compose(
             if let Some(note) = &a.note {
                 line(format!("      note: {}", one_line(note)));
             }
+            if let Some(tampered) = &a.tampered {
+                line(format!("      TAMPERED WITH: {}", one_line(tampered)));
+            }
         }
     }
     line(String::new());
@@ -261,6 +264,7 @@ mod tests {
             account: Some(AccountId::parse("123456789012").unwrap()),
             region: Some("us-east-1".to_owned()),
             count: 1,
+            last_seen: None,
         }
     }
 

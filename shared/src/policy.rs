@@ -69,6 +69,24 @@ pub fn quarantine_document() -> Value {
 
 /// Deny everything signed with credentials issued before `cutoff`: the AWSRevokeOlderSessions
 /// pattern. Long-term keys carry no `aws:TokenIssueTime`, so this never stops an `AKIA` key.
+/// The cutoff a session-revoke document enforces (ours or the console's: the same shape), if it
+/// is one: the latest `aws:TokenIssueTime` of its `DateLessThan` deny statements.
+pub fn revoke_sessions_cutoff(doc: &Value) -> Option<OffsetDateTime> {
+    let statements = match doc.get("Statement")? {
+        Value::Array(list) => list.iter().collect(),
+        single => vec![single],
+    };
+    statements
+        .into_iter()
+        .filter(|st| st.get("Effect").and_then(Value::as_str) == Some("Deny"))
+        .filter_map(|st| {
+            st.pointer("/Condition/DateLessThan/aws:TokenIssueTime")
+                .and_then(Value::as_str)
+        })
+        .filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .max()
+}
+
 pub fn revoke_sessions_document(cutoff: OffsetDateTime) -> Value {
     json!({
         "Version": "2012-10-17",
@@ -228,6 +246,24 @@ mod tests {
             serde_json::to_string(&revoke_sessions_document(OffsetDateTime::UNIX_EPOCH)).unwrap();
         assert!(revoke.len() <= 2048);
         assert!(serde_json::to_string(&deny_all_document()).unwrap().len() <= 2048);
+    }
+
+    #[test]
+    fn reads_back_the_cutoff_of_ours_and_the_consoles() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(
+            revoke_sessions_cutoff(&revoke_sessions_document(t)),
+            Some(t)
+        );
+        // The IAM console's "Revoke active sessions" document.
+        let console = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+            "Action": ["*"], "Resource": ["*"],
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2023-11-14T22:13:20.000Z"}}}]});
+        assert_eq!(revoke_sessions_cutoff(&console), Some(t));
+        assert_eq!(
+            revoke_sessions_cutoff(&serde_json::json!({"Statement": []})),
+            None
+        );
     }
 
     #[test]

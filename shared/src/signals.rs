@@ -2,6 +2,8 @@
 //! instance, or why it ignores the event. Pure: no AWS calls, no configuration beyond flags.
 
 use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::events::cloudtrail::Record;
@@ -39,6 +41,10 @@ pub struct Incident {
     pub region: Option<String>,
     /// GuardDuty's occurrence count: it rises on each re-sent copy of the same finding.
     pub count: u64,
+    /// When the finding last saw the activity (GuardDuty's `eventLastSeen`): on a repeat, later
+    /// than the session cutoff means the attacker is still active.
+    #[serde(skip)]
+    pub last_seen: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -153,6 +159,11 @@ fn from_finding(
             .transpose()?,
         region: finding.region.clone().or_else(|| envelope.region.clone()),
         count: finding.service.count.unwrap_or(1),
+        last_seen: finding
+            .service
+            .event_last_seen
+            .as_deref()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
     };
     let ignore = |reason: String| {
         Ok(Signal::Ignore {
@@ -267,6 +278,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
         account: record.account().map(AccountId::parse).transpose()?,
         region: record.aws_region.clone(),
         count: 1,
+        last_seen: None,
     };
     let target = if rule.id == "aws-quarantined-key" {
         // AWS quarantined someone: the target is that user, not the caller (often AWS itself).

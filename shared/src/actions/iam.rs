@@ -3,7 +3,6 @@
 use aws_sdk_iam::types::{StatusType, Tag};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
 
 use super::{converge, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed};
 use crate::aws::{aws, AwsError};
@@ -38,12 +37,22 @@ impl<'a> Iam<'a> {
 pub const INCIDENT_TAG: &str = "cordon:incident";
 pub const QUARANTINED_AT_TAG: &str = "cordon:quarantined-at";
 
-/// IAM actions for one account. The quarantine policy is checked (and created or updated) once
-/// per cold start, not per finding.
+/// IAM actions for one account.
 pub struct IamActions {
     client: aws_sdk_iam::Client,
     policy_arn: String,
-    policy_ready: OnceCell<Option<String>>,
+}
+
+/// What the quarantine policy's default version holds. Read on every delivery: anyone with
+/// `iam:CreatePolicyVersion` on it could empty it and lift every quarantine in the account.
+#[derive(Debug, Clone, PartialEq)]
+enum PolicyDocument {
+    Ours,
+    /// The default version is not this build's document: tampered with, or an older build's.
+    Altered {
+        version: String,
+    },
+    Absent,
 }
 
 impl IamActions {
@@ -55,7 +64,6 @@ impl IamActions {
                 policy::QUARANTINE_POLICY_PATH,
                 policy::QUARANTINE_POLICY_NAME
             ),
-            policy_ready: OnceCell::new(),
         }
     }
 
@@ -159,13 +167,39 @@ impl IamActions {
     /// the maximum number of managed policies.
     pub async fn attach_quarantine(&self, who: Iam<'_>, dry_run: bool) -> ActionRecord {
         let observed = self.observe_quarantine(who).await;
+        let (document, attached_before) = match &observed {
+            Ok((_, document, attached)) => (document.clone(), *attached),
+            Err(_) => (PolicyDocument::Absent, false),
+        };
         converge(
             Action::AttachQuarantinePolicy,
             who.label(),
             dry_run,
-            observed,
+            observed.map(|(o, ..)| o),
             || async {
-                let created = self.ensure_policy().await?;
+                let tampered = match &document {
+                    PolicyDocument::Altered { version } => Some(format!(
+                        "{}: default version {version} was not cordon's document (tampered with, or an older cordon build's); restored",
+                        self.policy_arn
+                    )),
+                    PolicyDocument::Ours | PolicyDocument::Absent => None,
+                };
+                let created = self.converge_policy(&document).await?;
+                if attached_before {
+                    // Attached already: only the document needed restoring.
+                    let verified = read_back(
+                        || async { self.policy_document().await.ok() == Some(PolicyDocument::Ours) },
+                        |shown| *shown,
+                    )
+                    .await;
+                    return Ok(Applied {
+                        after: json!({"attached": self.policy_arn, "document_restored": true}),
+                        note: created,
+                        verified: Some(verified),
+                        tampered,
+                        ..Applied::default()
+                    });
+                }
                 let mut attached = self.attach_once(who).await;
                 // A policy created a moment ago may not be visible yet: NoSuchEntity is not final.
                 for wait in [250, 500, 1000] {
@@ -177,12 +211,8 @@ impl IamActions {
                         _ => break,
                     }
                 }
-                let (after, note, wrote_document) = match attached {
-                    Ok(()) => (
-                        json!({"attached": self.policy_arn}),
-                        created.clone(),
-                        created.is_some(),
-                    ),
+                let (after, note) = match attached {
+                    Ok(()) => (json!({"attached": self.policy_arn}), created.clone()),
                     Err(e) if e.is("LimitExceeded") => {
                         self.put_inline(
                             who,
@@ -194,21 +224,17 @@ impl IamActions {
                         "managed policy limit reached ({e}); applied inline {} (Deny *) instead",
                         policy::FALLBACK_POLICY_NAME
                     );
-                        (
-                            json!({"inline": policy::FALLBACK_POLICY_NAME}),
-                            Some(note),
-                            false,
-                        )
+                        (json!({"inline": policy::FALLBACK_POLICY_NAME}), Some(note))
                     }
                     Err(e) => return Err(e),
                 };
-                // In force: in place and, if this invocation wrote the managed policy, its default
-                // version reads back as this build's document.
+                // In force: attached (or the inline fallback) and the default version reads back
+                // as this build's document.
                 let verified = read_back(
                     || async {
-                        self.observe_quarantine(who).await.is_ok_and(|o| o.in_place)
-                            && (!wrote_document
-                                || self.default_document_is_ours().await.unwrap_or(false))
+                        self.observe_quarantine(who)
+                            .await
+                            .is_ok_and(|(o, ..)| o.in_place)
                     },
                     |shown| *shown,
                 )
@@ -217,6 +243,7 @@ impl IamActions {
                     after,
                     note,
                     verified: Some(verified),
+                    tampered,
                     ..Applied::default()
                 })
             },
@@ -262,8 +289,39 @@ impl IamActions {
             .map(|s| s.as_str().to_owned())
     }
 
-    async fn observe_quarantine(&self, who: Iam<'_>) -> Result<Observed, AwsError> {
-        let (attached, inline) = match who {
+    /// The principal's policies and the quarantine policy's default document, read concurrently;
+    /// also whether the policy is attached (which may hold while the document does not).
+    async fn observe_quarantine(
+        &self,
+        who: Iam<'_>,
+    ) -> Result<(Observed, PolicyDocument, bool), AwsError> {
+        let (policies, document) =
+            tokio::join!(self.principal_policies(who), self.policy_document());
+        let ((attached, inline), document) = (policies?, document?);
+        let is_attached = attached.contains(&self.policy_arn);
+        let fallback = inline.iter().any(|n| n == policy::FALLBACK_POLICY_NAME);
+        let in_place = fallback || (is_attached && document == PolicyDocument::Ours);
+        let shown = match &document {
+            PolicyDocument::Ours => "cordon's".to_owned(),
+            PolicyDocument::Altered { version } => format!("altered ({version})"),
+            PolicyDocument::Absent => "absent".to_owned(),
+        };
+        Ok((
+            Observed {
+                in_place,
+                state: json!({"attached_policies": attached, "inline_policies": inline, "quarantine_document": shown}),
+            },
+            document,
+            is_attached,
+        ))
+    }
+
+    /// The managed policies attached to the principal and the names of its inline policies.
+    async fn principal_policies(
+        &self,
+        who: Iam<'_>,
+    ) -> Result<(Vec<String>, Vec<String>), AwsError> {
+        Ok(match who {
             Iam::User(n) => {
                 let (a, i) = tokio::join!(
                     self.client
@@ -302,43 +360,17 @@ impl IamActions {
                     .collect();
                 (attached, i.map_err(aws)?.policy_names().to_vec())
             }
-        };
-        let in_place = attached.contains(&self.policy_arn)
-            || inline.iter().any(|n| n == policy::FALLBACK_POLICY_NAME);
-        Ok(Observed {
-            in_place,
-            state: json!({"attached_policies": attached, "inline_policies": inline}),
         })
     }
 
-    /// Create our managed policy, or bring its default version up to date with this build.
-    /// Returns what it changed, for the record. Cached for the life of the container once the
-    /// policy is known to be current.
-    async fn ensure_policy(&self) -> Result<Option<String>, AwsError> {
-        self.policy_ready
-            .get_or_try_init(|| self.converge_policy())
-            .await
-            .cloned()
-    }
-
-    async fn converge_policy(&self) -> Result<Option<String>, AwsError> {
-        let ours = policy::quarantine_document();
-        let document = ours.to_string();
-        let existing = self
-            .client
-            .get_policy()
-            .policy_arn(&self.policy_arn)
-            .send()
-            .await;
-        let default_version = match existing {
-            Ok(out) => out
-                .policy()
-                .and_then(|p| p.default_version_id().map(str::to_owned)),
-            Err(e) => {
-                let e = aws(e);
-                if !e.is("NoSuchEntity") {
-                    return Err(e);
-                }
+    /// Create our managed policy, or make this build's document its default version again.
+    /// Returns what it changed, for the record.
+    async fn converge_policy(&self, found: &PolicyDocument) -> Result<Option<String>, AwsError> {
+        let document = policy::quarantine_document().to_string();
+        let default_version = match found {
+            PolicyDocument::Ours => return Ok(None),
+            PolicyDocument::Altered { version } => version.clone(),
+            PolicyDocument::Absent => {
                 let created = self
                     .client
                     .create_policy()
@@ -357,11 +389,6 @@ impl IamActions {
                 };
             }
         };
-        if let Some(version) = &default_version {
-            if self.version_is_ours(version).await? {
-                return Ok(None);
-            }
-        }
         // Our mirror changed: a new default version. IAM keeps five; drop the oldest other one.
         let versions = self
             .client
@@ -397,25 +424,40 @@ impl IamActions {
             .await
             .map_err(aws)?;
         Ok(Some(format!(
-            "updated {} from {} to this build's document",
-            self.policy_arn,
-            default_version.unwrap_or_default()
+            "updated {} from {default_version} to this build's document",
+            self.policy_arn
         )))
     }
 
-    /// Whether the managed policy's default version holds this build's document.
-    async fn default_document_is_ours(&self) -> Result<bool, AwsError> {
-        let policy = self
+    /// The managed policy's default version, compared with this build's document.
+    async fn policy_document(&self) -> Result<PolicyDocument, AwsError> {
+        let policy = match self
             .client
             .get_policy()
             .policy_arn(&self.policy_arn)
             .send()
             .await
-            .map_err(aws)?;
-        match policy.policy().and_then(|p| p.default_version_id()) {
-            Some(version) => self.version_is_ours(version).await,
-            None => Ok(false),
-        }
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let e = aws(e);
+                return if e.is("NoSuchEntity") {
+                    Ok(PolicyDocument::Absent)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let version = policy
+            .policy()
+            .and_then(|p| p.default_version_id())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(if self.version_is_ours(&version).await? {
+            PolicyDocument::Ours
+        } else {
+            PolicyDocument::Altered { version }
+        })
     }
 
     async fn version_is_ours(&self, version: &str) -> Result<bool, AwsError> {
@@ -435,6 +477,8 @@ impl IamActions {
     }
 
     /// Deny everything signed with credentials issued before `cutoff` (the incident's start).
+    /// The cutoff only moves forward: a later one already in force (another incident's, or the
+    /// console's "Revoke active sessions", which writes the same policy) is kept.
     pub async fn revoke_sessions(
         &self,
         who: Iam<'_>,
@@ -468,11 +512,16 @@ impl IamActions {
             Err(e) if e.is("NoSuchEntity") => Ok(None),
             Err(e) => Err(e),
         }
-        .map(|doc| Observed {
-            in_place: doc
-                .as_deref()
-                .is_some_and(|d| policy::same_document(d, &desired)),
-            state: json!({"inline_policy": name, "document": doc.map(|d| decode_json(&d))}),
+        .map(|doc| {
+            let doc = doc.map(|d| decode_json(&d));
+            let later = doc
+                .as_ref()
+                .and_then(policy::revoke_sessions_cutoff)
+                .is_some_and(|in_force| in_force >= cutoff);
+            Observed {
+                in_place: later,
+                state: json!({"inline_policy": name, "document": doc}),
+            }
         });
         converge(
             Action::RevokeSessions,

@@ -172,6 +172,9 @@ pub struct ActionRecord {
     /// Facts a person should know (a fallback taken, a limit of the method).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Something cordon relies on was found altered behind its back, and restored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tampered: Option<String>,
     pub started_at: String,
     pub finished_at: String,
 }
@@ -196,6 +199,8 @@ pub struct Applied {
     pub note: Option<String>,
     /// The result of reading the change back, where the action does.
     pub verified: Option<bool>,
+    /// What was found tampered with (and is restored by this change).
+    pub tampered: Option<String>,
     /// Not done now, for a reason that is not a failure (a regional limit): recorded as
     /// skipped, so the next delivery tries again.
     pub deferred: Option<String>,
@@ -313,9 +318,9 @@ fn record(
     applied: Option<Applied>,
     started: OffsetDateTime,
 ) -> ActionRecord {
-    let (after, note, verified) = match applied {
-        Some(a) => (Some(a.after), a.note, a.verified),
-        None => (None, None, None),
+    let (after, note, verified, tampered) = match applied {
+        Some(a) => (Some(a.after), a.note, a.verified, a.tampered),
+        None => (None, None, None, None),
     };
     let record = ActionRecord {
         action,
@@ -325,6 +330,7 @@ fn record(
         after,
         verified,
         note,
+        tampered,
         started_at: rfc3339_millis(started),
         finished_at: rfc3339_millis(OffsetDateTime::now_utc()),
     };

@@ -261,6 +261,9 @@ impl Responder {
         };
         report.delivery = Some(kind);
         report.delivery_number = delivery;
+        // A repeat showing activity after the cutoff: the attacker holds a session issued since.
+        let continued = notice::activity_after(kind, incident, cutoff);
+        let cutoff = if continued.is_some() { now } else { cutoff };
         let within_budget = if budget::spends_budget(kind, previous.as_deref(), self.config.dry_run)
         {
             self.within_budget(incident, now).await
@@ -291,8 +294,24 @@ impl Responder {
         if drift {
             report.reason = Some("repeat delivery found drift and re-applied it".to_owned());
         }
+        let tampered = notice::found_tampering(&report.actions);
+        if tampered {
+            report.reason = Some(
+                "cordon's quarantine policy had been tampered with; this build's document was restored"
+                    .to_owned(),
+            );
+        }
+        if let Some(seen) = &continued {
+            report.reason = Some(format!(
+                "activity continued after containment (last seen {seen}, after the session cutoff): sessions cut again as of now"
+            ));
+        }
         let mut notify_error = None;
-        if notice::is_news(status, drift, notified.as_deref()) {
+        if notice::is_news(
+            status,
+            drift || tampered || continued.is_some(),
+            notified.as_deref(),
+        ) {
             let message = notify::compose(
                 incident,
                 Some(target),
@@ -315,6 +334,7 @@ impl Responder {
                 status,
                 &report.actions,
                 report.notified.then_some(status),
+                continued.is_some().then_some(cutoff),
             )
             .await;
         if let Err(error) = recorded {

@@ -1,8 +1,11 @@
 //! When a person is told, and the telling: once per status, again on failure or on drift.
 
+use time::OffsetDateTime;
+
 use crate::actions::{ActionRecord, Outcome};
 use crate::ledger::{Delivery, Status};
 use crate::notify;
+use crate::policy::rfc3339_seconds;
 use crate::signals::Incident;
 
 use super::{Report, Responder, ResponseError};
@@ -12,7 +15,23 @@ pub(super) fn found_drift(kind: Delivery, actions: &[ActionRecord]) -> bool {
     kind == Delivery::Repeat && actions.iter().any(|a| a.outcome == Outcome::Succeeded)
 }
 
-/// Whether this delivery is news: a failure or drift always is; otherwise only a status that
+/// Something cordon relies on was found altered and restored: always news.
+pub(super) fn found_tampering(actions: &[ActionRecord]) -> bool {
+    actions.iter().any(|a| a.tampered.is_some())
+}
+
+/// On a repeat, GuardDuty's `eventLastSeen` after the session cutoff: the attacker is still
+/// active with a session issued since. Returns when it was last seen.
+pub(super) fn activity_after(
+    kind: Delivery,
+    incident: &Incident,
+    cutoff: OffsetDateTime,
+) -> Option<String> {
+    let seen = incident.last_seen.filter(|seen| *seen > cutoff)?;
+    (kind == Delivery::Repeat).then(|| rfc3339_seconds(seen))
+}
+
+/// Whether this delivery is news: a failure or a change found on a repeat always is; otherwise only a status that
 /// nobody was notified of before (`notified` is the last status a notification went out for).
 pub(super) fn is_news(status: Status, drift: bool, notified: Option<&str>) -> bool {
     status == Status::Failed || drift || notified != Some(status.as_str())
