@@ -103,6 +103,33 @@ impl Config {
             PrincipalPatterns::parse(get(name).unwrap_or(""))
                 .map_err(|source| ConfigError::Principals { name, source })
         };
+        let deployer = get("DEPLOYER_ARN")
+            .map(|arn| {
+                Pattern::from_caller_arn(arn).ok_or_else(|| ConfigError::BadValue {
+                    name: "DEPLOYER_ARN",
+                    value: arn.to_owned(),
+                    expected: "an IAM user, role or assumed-role ARN",
+                })
+            })
+            .transpose()?;
+        // cordon's own roles and its deployer: what they do to cordon is not tampering.
+        let mut cordon_principals = principals("CORDON_ROLES")?;
+        if let Some(d) = &deployer {
+            cordon_principals.add(d.clone());
+        }
+        let cordon_prefix = get("CORDON_PREFIX")
+            .map(|p| {
+                if p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                    Ok(p.to_owned())
+                } else {
+                    Err(ConfigError::BadValue {
+                        name: "CORDON_PREFIX",
+                        value: p.to_owned(),
+                        expected: "a stack name (letters, digits and hyphens)",
+                    })
+                }
+            })
+            .transpose()?;
         let rules = RuleSettings {
             disabled: checked("DISABLED_RULES", "a rule id", &rules::is_rule)?,
             allowed_accounts: checked("ALLOWED_ACCOUNTS", "a 12-digit account id", &|a| {
@@ -117,6 +144,10 @@ impl Config {
                 None => None,
                 Some(_) => Some(principals("COMPUTE_ALLOWED_PRINCIPALS")?),
             },
+            cordon_principals,
+            cordon_prefix,
+            alert_topic_arn: get("ALERT_TOPIC_ARN").map(str::to_owned),
+            ledger_table: get("LEDGER_TABLE").map(str::to_owned),
         };
         let trust_store = match get("TRUST_STORE") {
             None => TrustStore::Amazon,
@@ -127,14 +158,8 @@ impl Config {
             })?,
         };
         let mut protected = principals("PROTECTED_PRINCIPALS")?;
-        if let Some(arn) = get("DEPLOYER_ARN") {
-            protected.add(
-                Pattern::from_caller_arn(arn).ok_or_else(|| ConfigError::BadValue {
-                    name: "DEPLOYER_ARN",
-                    value: arn.to_owned(),
-                    expected: "an IAM user, role or assumed-role ARN",
-                })?,
-            );
+        if let Some(d) = deployer {
+            protected.add(d);
         }
         Ok(Self {
             rules,
@@ -204,6 +229,50 @@ mod tests {
             assert!(
                 matches!(Config::from_vars(&bad), Err(ConfigError::BadValue { name: n, .. }) if n == name)
             );
+        }
+    }
+
+    /// Rule cordon-tampered learns cordon's roles, deployer, prefix, topic and table.
+    #[test]
+    fn cordon_is_known_to_its_tamper_rule() {
+        let c = Config::from_vars(&vars(&[
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:111122223333:cordon-AlertTopic-X",
+            ),
+            ("LEDGER_TABLE", "cordon-LedgerTable-Y"),
+            ("CORDON_PREFIX", "cordon"),
+            (
+                "CORDON_ROLES",
+                "arn:aws:iam::111122223333:role/cordon-QuarantineCredentialsFunctionRole-Z",
+            ),
+            ("DEPLOYER_ARN", "arn:aws:iam::111122223333:user/ci"),
+        ]))
+        .unwrap();
+        let account = AccountId::parse("111122223333").unwrap();
+        let role =
+            Principal::Role(IamName::parse("cordon-QuarantineCredentialsFunctionRole-Z").unwrap());
+        let ci = Principal::User(IamName::parse("ci").unwrap());
+        let r = &c.rules;
+        assert!(r
+            .cordon_principals
+            .matching(Some(&account), &role)
+            .is_some());
+        assert!(r.cordon_principals.matching(Some(&account), &ci).is_some());
+        assert!(c.protected.matching(Some(&account), &ci).is_some());
+        assert_eq!(r.cordon_prefix.as_deref(), Some("cordon"));
+        assert_eq!(r.ledger_table.as_deref(), Some("cordon-LedgerTable-Y"));
+        assert_eq!(
+            r.alert_topic_arn.as_deref(),
+            Some(c.alert_topic_arn.as_str())
+        );
+        for (name, value) in [("CORDON_PREFIX", "cordon/x"), ("CORDON_ROLES", "cordon-*")] {
+            let bad = vars(&[
+                ("ALERT_TOPIC_ARN", "t"),
+                ("LEDGER_TABLE", "l"),
+                (name, value),
+            ]);
+            assert!(Config::from_vars(&bad).is_err(), "{name}={value}");
         }
     }
 

@@ -17,6 +17,10 @@ impl Function {
                 Action::AttachQuarantinePolicy,
                 Action::RevokeSessions,
                 Action::TagPrincipal,
+                Action::RemoveLoginProfile,
+                Action::DeactivateServiceSpecificCredentials,
+                Action::DeactivateSshPublicKeys,
+                Action::DeactivateSigningCertificates,
             ],
             Self::IsolateInstance => &[
                 Action::ProtectInstance,

@@ -25,32 +25,176 @@ pub const FALLBACK_POLICY_NAME: &str = "CordonQuarantineDenyAll";
 /// Statement id of our addition to V3.
 pub const HARDENING_SID: &str = "CordonPreventQuarantineRemoval";
 
-/// V3 denies `iam:DetachUserPolicy` but not the calls that remove an inline policy, a role
-/// policy or a permissions boundary, nor those that delete a policy outright or silence the
-/// responder. Without these a quarantined principal could lift its own quarantine.
-pub const HARDENING_ACTIONS: &[&str] = &[
-    "iam:DeleteUserPolicy",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:DeleteUserPermissionsBoundary",
-    "iam:DeleteRolePermissionsBoundary",
-    "iam:PutRolePermissionsBoundary",
-    "iam:DeletePolicy",
-    "iam:DeletePolicyVersion",
-    "iam:UntagUser",
-    "iam:UntagRole",
-    "iam:TagUser",
-    "iam:TagRole",
-    "events:DisableRule",
-    "events:DeleteRule",
-    "events:RemoveTargets",
-    "lambda:DeleteFunction",
-    "lambda:PutFunctionConcurrency",
-    "guardduty:DeleteDetector",
-    "guardduty:UpdateDetector",
-    "cloudtrail:StopLogging",
-    "cloudtrail:DeleteTrail",
+/// What the hardening statement denies, in three groups, each action with the one-line reason it
+/// is there. None of these is in V3, and no pattern here matches a V3 action (a unit test checks
+/// both). The statement is `Resource: "*"`: the document is the same for every account and
+/// principal, so it cannot name cordon's own table, topic or function.
+pub const HARDENING: &[(&str, &[(&str, &str)])] = &[
+    ("undo the quarantine", UNDO_THE_QUARANTINE),
+    ("pivot", PIVOT),
+    ("silence cordon", SILENCE_CORDON),
 ];
+
+/// V3 denies `iam:DetachUserPolicy` and `iam:UpdateAccessKey`, but not these.
+#[rustfmt::skip]
+pub const UNDO_THE_QUARANTINE: &[(&str, &str)] = &[
+    ("iam:DeleteUserPolicy", "deletes AWSRevokeOlderSessions or CordonQuarantineDenyAll"),
+    ("iam:DeleteRolePolicy", "deletes a role's inline session revoke"),
+    ("iam:DetachRolePolicy", "detaches the quarantine from a role"),
+    ("iam:DeleteUserPermissionsBoundary", "lifts a boundary a responder set on the user"),
+    ("iam:DeleteRolePermissionsBoundary", "lifts a boundary a responder set on a role"),
+    ("iam:DeletePolicy", "deletes the quarantine policy once nothing holds it"),
+    ("iam:DeletePolicyVersion", "deletes the quarantine policy's versions"),
+    ("iam:UntagUser", "removes the cordon:incident tag a person releases by"),
+    ("iam:UntagRole", "removes the cordon:incident tag from a role"),
+    ("iam:TagUser", "rewrites the cordon:incident tag"),
+    ("iam:TagRole", "rewrites a role's cordon:incident tag"),
+    ("iam:UpdateServiceSpecificCredential", "reactivates a credential cordon set Inactive"),
+    ("iam:UpdateSSHPublicKey", "reactivates an SSH public key cordon set Inactive"),
+    ("iam:UpdateSigningCertificate", "reactivates a signing certificate cordon set Inactive"),
+    ("ec2:ModifyNetworkInterfaceAttribute", "puts an isolated interface back in its groups"),
+    ("ec2:ModifyInstanceAttribute", "restores an isolated instance's groups, or new user data"),
+    ("ec2:AuthorizeSecurityGroupIngress", "opens the isolation group (or any) to the attacker"),
+    ("ec2:AuthorizeSecurityGroupEgress", "lets an isolated instance reach out again"),
+];
+
+/// Ways out of the quarantine: sessions, code or consoles that run as another principal, and new
+/// credentials for the same user that outlive its deactivated key. V3 already denies
+/// `iam:CreateAccessKey`, `iam:CreateLoginProfile`, `iam:PassRole`, `sts:GetSessionToken`,
+/// `sts:GetFederationToken`, `lambda:CreateFunction`/`UpdateFunctionCode`/`AddPermission`,
+/// `ec2:RunInstances`/`StartInstances` and `codebuild:CreateProject`.
+///
+/// Two calls no identity policy can stop. `sts:GetSessionToken` is in V3, but IAM does not
+/// evaluate policies for it ("You cannot use policies to control authentication operations");
+/// its sessions carry the user's own policies, the quarantine included, and cannot call STS
+/// except `AssumeRole` (denied here) and `GetCallerIdentity`. `AssumeRoleWithSAML` and
+/// `AssumeRoleWithWebIdentity` are unsigned: the caller presents an IdP's token, not this user's
+/// key, so `sts:AssumeRole*` names them for completeness only; what this user could do is rewrite
+/// the IdP a role trusts, hence `iam:UpdateSAMLProvider`.
+#[rustfmt::skip]
+pub const PIVOT: &[(&str, &str)] = &[
+    ("sts:AssumeRole*", "role sessions carry the role's policies, not the quarantine"),
+    ("sts:AssumeRoot", "root sessions in member accounts (centralised root access)"),
+    ("sts:GetWebIdentityToken", "JWTs for outside services that trust this account"),
+    ("iam:CreateServiceSpecificCredential", "a Bedrock API key, or CodeCommit/Keyspaces login"),
+    ("iam:ResetServiceSpecificCredential", "a new password for a service-specific credential"),
+    ("iam:UploadSSHPublicKey", "a new CodeCommit SSH key"),
+    ("iam:UploadSigningCertificate", "a new X.509 signing certificate"),
+    ("iam:UpdateSAMLProvider", "new IdP metadata: SAML sign-in to roles trusting it"),
+    ("bedrock:CallWithBearerToken", "Bedrock calls authenticated by an API key, not a signature"),
+    ("ssm:SendCommand", "commands on managed instances, as root with their role"),
+    ("ssm:StartSession", "a shell or port forward on an instance"),
+    ("ssm:ResumeSession", "reconnects to a session opened before"),
+    ("ssm:CreateAssociation*", "SendCommand on a schedule (State Manager)"),
+    ("ssm:UpdateAssociation", "rewrites an association's document or targets"),
+    ("ssm:GetParameter*", "reads stored credentials from SecureString parameters"),
+    ("secretsmanager:*GetSecretValue", "reads stored credentials, one or a batch"),
+    ("ec2-instance-connect:*", "all 3 actions: an SSH key or a tunnel into an instance"),
+    ("ec2:CreateLaunchTemplateVersion", "user data run as the template's role, no PassRole"),
+    ("ec2:ModifyLaunchTemplate", "makes such a version the one Auto Scaling launches"),
+    ("ecs:ExecuteCommand", "a shell in a running container, with its task role"),
+    ("eks:CreateAccessEntry", "access to a cluster, and through its pods their roles"),
+    ("eks:AssociateAccessPolicy", "cluster admin for an access entry"),
+    ("codebuild:Start*", "builds, sandboxes, commands: as the project's role"),
+    ("codebuild:RetryBuild*", "reruns a build (or batch) as the project's role"),
+    ("codebuild:UpdateProject", "rewrites a project's buildspec for its next build"),
+    ("lambda:Invoke*", "runs an existing function as its role on the attacker's input"),
+    ("states:Start*Execution", "runs a state machine as its role on the attacker's input"),
+    ("sagemaker:CreatePresignedNotebookInstanceUrl", "Jupyter on a notebook instance, as its role"),
+    ("sagemaker:CreatePresignedDomainUrl", "SageMaker Studio, as the user profile's role"),
+    ("glue:UpdateDevEndpoint", "an SSH key on a dev endpoint, which runs as its role"),
+    ("cloudformation:UpdateStack*", "runs as the stack's service role, no PassRole"),
+    ("cloudformation:ExecuteChangeSet", "a stack update through a change set, as its role"),
+    ("sso:CreateAccountAssignment", "a permission set in any account for an Identity Center user"),
+];
+
+/// Ways to stop cordon from responding, or to erase what it and the account recorded. V3 already
+/// denies `lambda:UpdateFunctionCode`, `logs:PutLogEvents`, `s3:DeleteObject`/`PutBucketPolicy`/
+/// `PutLifecycleConfiguration` (the trail's bucket) and `organizations:LeaveOrganization`.
+#[rustfmt::skip]
+pub const SILENCE_CORDON: &[(&str, &str)] = &[
+    ("events:DisableRule", "cordon's rules stop matching"),
+    ("events:PutRule", "State=DISABLED: DisableRule by another name"),
+    ("events:DeleteRule", "the rule is gone"),
+    ("events:RemoveTargets", "the rule invokes nothing"),
+    ("events:PutTargets", "the rule invokes something else"),
+    ("lambda:DeleteFunction", "the function is gone"),
+    ("lambda:UpdateFunctionConfiguration", "DRY_RUN=true on cordon; an attacker's layer anywhere"),
+    ("lambda:PutFunctionConcurrency", "reserved concurrency 0: every invocation throttled"),
+    ("lambda:RemovePermission", "EventBridge may no longer invoke cordon"),
+    ("lambda:PutFunctionEventInvokeConfig", "no retries, no destination: events dropped"),
+    ("lambda:UpdateFunctionEventInvokeConfig", "turns retries and the failure destination off"),
+    ("lambda:DeleteFunctionEventInvokeConfig", "failed events miss the dead-letter queue"),
+    ("iam:PutRolePermissionsBoundary", "a boundary on cordon's role that allows nothing"),
+    ("sns:Unsubscribe", "nobody receives the notifications"),
+    ("sns:SetSubscriptionAttributes", "a filter policy that matches no notification"),
+    ("sns:DeleteTopic", "the topic is gone"),
+    ("sns:SetTopicAttributes", "a topic policy or KMS key cordon cannot publish with"),
+    ("sns:RemovePermission", "removes a statement of the topic policy"),
+    ("sns:PutDataProtectionPolicy", "denies the messages that name an access key"),
+    ("sqs:SetQueueAttributes", "a dead-letter queue that keeps nothing, or refuses Lambda"),
+    ("sqs:PurgeQueue", "empties the dead-letter queue"),
+    ("sqs:DeleteQueue", "deletes the dead-letter queue"),
+    ("sqs:DeleteMessage", "deletes failed events from the dead-letter queue"),
+    ("dynamodb:DeleteTable", "deletes the ledger"),
+    ("dynamodb:UpdateTable", "throttles the ledger (provisioned, one write unit)"),
+    ("dynamodb:PutResourcePolicy", "a table policy that denies cordon"),
+    ("guardduty:DeleteDetector", "no more findings"),
+    ("guardduty:UpdateDetector", "the detector or its features disabled"),
+    ("guardduty:CreateFilter", "auto-archive: archived findings never reach EventBridge"),
+    ("guardduty:UpdateFilter", "makes an existing filter auto-archive"),
+    ("guardduty:ArchiveFindings", "archives the findings a person would look at"),
+    ("guardduty:CreateIPSet", "a trusted IP list: no findings for the attacker's addresses"),
+    ("guardduty:UpdateIPSet", "adds the attacker's addresses to the trusted IP list"),
+    ("guardduty:CreateTrustedEntitySet", "a trusted entity list: no findings for its entries"),
+    ("guardduty:UpdateTrustedEntitySet", "adds the attacker's to the trusted entity list"),
+    ("guardduty:Disassociate*", "from the administrator, or of members"),
+    ("guardduty:DeleteMembers", "the administrator no longer sees a member"),
+    ("guardduty:StopMonitoringMembers", "the administrator stops monitoring a member"),
+    ("guardduty:UpdateMemberDetectors", "a member's detector features disabled"),
+    ("cloudtrail:StopLogging", "the trail records nothing"),
+    ("cloudtrail:DeleteTrail", "the trail is gone"),
+    ("cloudtrail:UpdateTrail", "another bucket, one region, no global service events"),
+    ("cloudtrail:PutEventSelectors", "management events excluded"),
+    ("cloudtrail:StopEventDataStoreIngestion", "the event data store records nothing"),
+    ("cloudtrail:DeleteEventDataStore", "the event data store is gone"),
+    ("config:StopConfigurationRecorder", "Config records nothing"),
+    ("config:DeleteConfigurationRecorder", "the recorder is gone"),
+    ("config:PutConfigurationRecorder", "a recorder that skips IAM"),
+    ("config:DeleteDeliveryChannel", "Config delivers nothing"),
+    ("logs:DeleteLogGroup", "cordon's logs are gone"),
+    ("logs:DeleteLogStream", "some of cordon's logs are gone"),
+    ("logs:PutRetentionPolicy", "cordon's logs kept for a day"),
+    ("cloudformation:DeleteStack", "cordon's stack, via its service role if any"),
+    ("ec2:DeleteSnapshot", "deletes the snapshots cordon took as evidence"),
+];
+
+const fn hardening_len() -> usize {
+    let (mut n, mut g) = (0, 0);
+    while g < HARDENING.len() {
+        n += HARDENING[g].1.len();
+        g += 1;
+    }
+    n
+}
+
+const fn hardening_actions<const N: usize>() -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut i, mut g) = (0, 0);
+    while g < HARDENING.len() {
+        let mut a = 0;
+        while a < HARDENING[g].1.len() {
+            out[i] = HARDENING[g].1[a].0;
+            i += 1;
+            a += 1;
+        }
+        g += 1;
+    }
+    out
+}
+
+/// Every action of [`HARDENING`], in order: the hardening statement's `Action`.
+pub const HARDENING_ACTIONS: &[&str] = &hardening_actions::<{ hardening_len() }>();
 
 /// AWS's V3 document followed by our hardening statement.
 pub fn quarantine_document() -> Value {
@@ -175,7 +319,6 @@ pub fn decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     fn actions(statement: &Value) -> Vec<String> {
         match &statement["Action"] {
@@ -221,31 +364,156 @@ mod tests {
         let hardening = &our_st[2];
         assert_eq!(hardening["Sid"], HARDENING_SID);
         assert_eq!(hardening["Effect"], "Deny");
-        let set: BTreeSet<String> = denied.into_iter().collect();
-        for a in actions(hardening) {
-            assert!(!set.contains(&a), "{a} is already in V3");
-        }
-        for needed in [
-            "iam:DeleteUserPolicy",
-            "iam:DeleteRolePolicy",
-            "iam:DetachRolePolicy",
-            "iam:DeleteUserPermissionsBoundary",
-        ] {
-            assert!(actions(hardening).iter().any(|a| a == needed), "{needed}");
+        assert_eq!(hardening["Resource"], "*");
+        assert!(
+            hardening.get("Condition").is_none(),
+            "the hardening is unconditional"
+        );
+        assert_eq!(actions(hardening), HARDENING_ACTIONS);
+        // Nothing V3 denies is repeated, not even through a wildcard either way.
+        for ours in actions(hardening) {
+            for theirs in &denied {
+                assert!(
+                    !matches(&ours, theirs) && !matches(theirs, &ours),
+                    "{ours} overlaps V3's {theirs}"
+                );
+            }
         }
     }
 
-    /// Managed policies are capped at 6,144 characters (not counting white space); inline user
-    /// policies at 2,048, which V3 alone exceeds.
+    /// IAM's action matching: case-insensitive, `*` any run of characters, `?` one.
+    fn matches(pattern: &str, action: &str) -> bool {
+        fn go(p: &[u8], a: &[u8]) -> bool {
+            match (p.first(), a.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => go(&p[1..], a) || (!a.is_empty() && go(p, &a[1..])),
+                (Some(b'?'), Some(_)) => go(&p[1..], &a[1..]),
+                (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => go(&p[1..], &a[1..]),
+                _ => false,
+            }
+        }
+        go(pattern.as_bytes(), action.as_bytes())
+    }
+
+    /// Every action is `service:Name`, listed once, matched by no other entry, with a one-line
+    /// reason; the three groups are the ones the README describes.
+    #[test]
+    fn every_hardening_action_has_one_reason() {
+        let groups: Vec<&str> = HARDENING.iter().map(|(g, _)| *g).collect();
+        assert_eq!(groups, ["undo the quarantine", "pivot", "silence cordon"]);
+        let all: Vec<(&str, &str)> = HARDENING
+            .iter()
+            .flat_map(|(_, list)| list.iter().copied())
+            .collect();
+        assert_eq!(all.len(), HARDENING_ACTIONS.len());
+        assert_eq!(all.len(), 105, "update the count in README");
+        for (i, (action, reason)) in all.iter().enumerate() {
+            let (service, name) = action.split_once(':').expect(action);
+            assert!(
+                !service.is_empty()
+                    && service
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{action}"
+            );
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'*'),
+                "{action}"
+            );
+            assert!(
+                !reason.trim().is_empty() && !reason.contains('\n'),
+                "{action}"
+            );
+            for (j, (other, _)) in all.iter().enumerate() {
+                assert!(
+                    i == j || !matches(action, other),
+                    "{action} also covers {other}"
+                );
+            }
+        }
+    }
+
+    /// The checklist, in the unit tests too: each is denied by the hardening or by V3.
+    #[test]
+    fn pivots_and_silencing_are_denied() {
+        let doc = quarantine_document();
+        let unconditional: Vec<String> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| st["Effect"] == "Deny" && st.get("Condition").is_none())
+            .flat_map(actions)
+            .collect();
+        for needed in [
+            "iam:DetachUserPolicy",
+            "iam:DeleteUserPolicy",
+            "iam:UpdateAccessKey",
+            "sts:AssumeRole",
+            "sts:AssumeRoleWithSAML",
+            "sts:AssumeRoleWithWebIdentity",
+            "ssm:SendCommand",
+            "ssm:StartSession",
+            "codebuild:StartBuild",
+            "codebuild:StartBuildBatch",
+            "ec2-instance-connect:SendSSHPublicKey",
+            "lambda:UpdateFunctionCode",
+            "lambda:UpdateFunctionConfiguration",
+            "iam:CreateServiceSpecificCredential",
+            "iam:UploadSSHPublicKey",
+            "bedrock:CallWithBearerToken",
+            "events:PutRule",
+            "events:PutTargets",
+            "lambda:RemovePermission",
+            "lambda:PutFunctionEventInvokeConfig",
+            "sns:Unsubscribe",
+            "sns:SetSubscriptionAttributes",
+            "sns:DeleteTopic",
+            "dynamodb:DeleteTable",
+            "guardduty:CreateFilter",
+            "guardduty:UpdateFilter",
+            "guardduty:ArchiveFindings",
+            "guardduty:DisassociateFromAdministratorAccount",
+            "cloudtrail:UpdateTrail",
+            "cloudtrail:PutEventSelectors",
+            "config:StopConfigurationRecorder",
+        ] {
+            assert!(
+                unconditional.iter().any(|p| matches(p, needed)),
+                "{needed} is not denied"
+            );
+        }
+        assert!(matches("sts:AssumeRole*", "STS:assumerolewithsaml"));
+        assert!(!matches("sts:AssumeRole*", "sts:AssumeRoot"));
+        assert!(matches(
+            "states:Start*Execution",
+            "states:StartSyncExecution"
+        ));
+        assert!(!matches("lambda:Invoke*", "lambda:GetFunction"));
+    }
+
+    /// Managed policies are capped at 6,144 characters, which IAM counts without white space;
+    /// inline user policies at 2,048, which V3 alone exceeds.
     #[test]
     fn sizes_fit_iam_limits() {
-        let minified = serde_json::to_string(&quarantine_document()).unwrap();
-        assert!(minified.len() <= 6144, "{}", minified.len());
-        assert!(minified.len() > 2048);
-        let revoke =
-            serde_json::to_string(&revoke_sessions_document(OffsetDateTime::UNIX_EPOCH)).unwrap();
-        assert!(revoke.len() <= 2048);
-        assert!(serde_json::to_string(&deny_all_document()).unwrap().len() <= 2048);
+        fn iam_length(doc: &Value) -> usize {
+            serde_json::to_string_pretty(doc)
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .count()
+        }
+        let v3: Value = serde_json::from_str(AWS_QUARANTINE_V3).unwrap();
+        assert_eq!(iam_length(&v3), 2718, "update README");
+        let ours = quarantine_document();
+        let length = iam_length(&ours);
+        assert_eq!(length, 5642, "update README");
+        assert!(length <= 6144, "{length}");
+        // What cordon sends is exactly that long: no white space, none inside a string.
+        assert_eq!(ours.to_string().len(), length);
+        assert!(length > 2048);
+        let revoke = revoke_sessions_document(OffsetDateTime::UNIX_EPOCH);
+        assert!(iam_length(&revoke) <= 2048);
+        assert!(iam_length(&deny_all_document()) <= 2048);
     }
 
     #[test]

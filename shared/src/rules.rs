@@ -6,7 +6,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::events::cloudtrail::Record;
-use crate::ids::IamName;
+use crate::ids::{AccountId, IamName};
+use crate::policy::{
+    FALLBACK_POLICY_NAME, QUARANTINE_POLICY_NAME, QUARANTINE_POLICY_PATH,
+    REVOKE_SESSIONS_POLICY_NAME,
+};
 use crate::principal::Principal;
 use crate::protect::PrincipalPatterns;
 
@@ -22,7 +26,7 @@ pub enum Response {
 pub enum Test {
     /// The call alone is the signal.
     Always,
-    /// AWS attached its quarantine policy (or its older inline form) to a user.
+    /// AWS applied its exposed-key quarantine to a user, in any of its published forms.
     AwsQuarantine,
     CanaryKey,
     /// CloudTrail event selectors that stop recording management events.
@@ -51,6 +55,8 @@ pub enum Test {
     RootCaller,
     /// Ingress from anywhere to SSH or RDP.
     AdminPortsOpen,
+    /// cordon's own defences changed by a principal that is not cordon's (`cordon_principals`).
+    CordonTampered,
 }
 
 pub struct Rule {
@@ -65,6 +71,33 @@ pub struct Rule {
 
 const IAM: &str = "iam.amazonaws.com";
 const BEDROCK: &str = "bedrock.amazonaws.com";
+const LAMBDA: &str = "lambda.amazonaws.com";
+const EVENTS: &str = "events.amazonaws.com";
+const SNS: &str = "sns.amazonaws.com";
+const DYNAMODB: &str = "dynamodb.amazonaws.com";
+const EC2: &str = "ec2.amazonaws.com";
+
+/// Tag keys cordon writes (`cordon:incident`, `cordon:quarantined-at`, `cordon:protected`, ...:
+/// shared/src/actions) begin with this.
+const CORDON_TAG_PREFIX: &str = "cordon:";
+/// Security groups isolate-instance creates are named `cordon-<purpose>` (actions/instance.rs).
+const CORDON_GROUP_PREFIX: &str = "cordon-";
+
+/// Lambda calls that change a function, by their API names. CloudTrail names Lambda events with
+/// the API version appended (`UpdateFunctionCode20150331v2`, `DeleteFunction20150331`), so the
+/// rule watches each as a prefix and `lambda_operation` strips the version before comparing.
+const LAMBDA_CHANGES: &[&str] = &[
+    "UpdateFunctionConfiguration",
+    "UpdateFunctionCode",
+    "DeleteFunction",
+    "PutFunctionConcurrency",
+    "DeleteFunctionConcurrency",
+    "RemovePermission",
+    "AddPermission",
+    "PutFunctionEventInvokeConfig",
+    "UpdateFunctionEventInvokeConfig",
+    "DeleteFunctionEventInvokeConfig",
+];
 
 pub static RULES: &[Rule] = &[
     Rule {
@@ -243,6 +276,73 @@ pub static RULES: &[Rule] = &[
         severity: 6.0,
         response: Response::Notify,
     },
+    // Someone other than cordon's own roles and its deployer changed what keeps cordon's
+    // containments in place or cordon itself running. What each call must touch to count:
+    // - the quarantine policy (`policy/cordon/CordonCompromisedKeyQuarantineV3`): a new or default
+    //   version, its deletion (or a version's), or its detachment from a user, role or group;
+    // - the inline `AWSRevokeOlderSessions` (session cutoff) or `CordonQuarantineDenyAll`
+    //   (fallback quarantine) deleted from a user or role. The record cannot tell whether cordon
+    //   put that policy there (the console's "Revoke active sessions" writes the same name), so
+    //   any deletion counts;
+    // - `UpdateAccessKey` to `Active`. The record cannot tell whether cordon deactivated that key,
+    //   so any reactivation counts: a person releasing a key by hand does so as a protected
+    //   principal (notified, not contained) or as the deployer;
+    // - functions named `<CORDON_PREFIX>-...`, EventBridge rules named `<CORDON_PREFIX>-...`, the
+    //   alert topic (ALERT_TOPIC_ARN) and its subscriptions, the ledger table (LEDGER_TABLE);
+    // - security groups named `cordon-...`. Most security-group records carry `groupId` only
+    //   (and a name cannot be looked up from a pure rule), so only calls that name the group by
+    //   `groupName` are recognised; the others are skipped;
+    // - a `cordon:*` tag set on or removed from a user, role or EC2 resource.
+    Rule {
+        id: "cordon-tampered",
+        description: "cordon's own quarantine, functions, rules, alert topic, ledger, security groups or cordon:* tags were changed by a principal that is not cordon's",
+        calls: &[
+            (IAM, "CreatePolicyVersion"),
+            (IAM, "SetDefaultPolicyVersion"),
+            (IAM, "DeletePolicy"),
+            (IAM, "DeletePolicyVersion"),
+            (IAM, "DetachUserPolicy"),
+            (IAM, "DetachRolePolicy"),
+            (IAM, "DetachGroupPolicy"),
+            (IAM, "DeleteUserPolicy"),
+            (IAM, "DeleteRolePolicy"),
+            (IAM, "UpdateAccessKey"),
+            (IAM, "TagUser"),
+            (IAM, "UntagUser"),
+            (IAM, "TagRole"),
+            (IAM, "UntagRole"),
+            (LAMBDA, "UpdateFunctionConfiguration*"),
+            (LAMBDA, "UpdateFunctionCode*"),
+            (LAMBDA, "DeleteFunction*"),
+            (LAMBDA, "PutFunctionConcurrency*"),
+            (LAMBDA, "RemovePermission*"),
+            (LAMBDA, "AddPermission*"),
+            (LAMBDA, "PutFunctionEventInvokeConfig*"),
+            (LAMBDA, "UpdateFunctionEventInvokeConfig*"),
+            (EVENTS, "DisableRule"),
+            (EVENTS, "DeleteRule"),
+            (EVENTS, "PutRule"),
+            (EVENTS, "RemoveTargets"),
+            (EVENTS, "PutTargets"),
+            (SNS, "DeleteTopic"),
+            (SNS, "Unsubscribe"),
+            (SNS, "SetTopicAttributes"),
+            (SNS, "SetSubscriptionAttributes"),
+            (DYNAMODB, "DeleteTable"),
+            (DYNAMODB, "UpdateTable"),
+            (EC2, "AuthorizeSecurityGroupIngress"),
+            (EC2, "AuthorizeSecurityGroupEgress"),
+            (EC2, "RevokeSecurityGroupIngress"),
+            (EC2, "RevokeSecurityGroupEgress"),
+            (EC2, "DeleteSecurityGroup"),
+            (EC2, "ModifySecurityGroupRules"),
+            (EC2, "CreateTags"),
+            (EC2, "DeleteTags"),
+        ],
+        test: Test::CordonTampered,
+        severity: 9.0,
+        response: Response::Contain,
+    },
 ];
 
 /// Deployment settings the rules read.
@@ -257,6 +357,15 @@ pub struct RuleSettings {
     pub bedrock_allowed: PrincipalPatterns,
     /// `None`: the principal check of the compute rules is off.
     pub compute_allowed: Option<PrincipalPatterns>,
+    /// cordon's own function roles and its deployer: their calls never trip `cordon-tampered`
+    /// (cordon converges its policy with CreatePolicyVersion and tags what it contains).
+    pub cordon_principals: PrincipalPatterns,
+    /// The stack name that cordon's functions and EventBridge rules are named after
+    /// (`<prefix>-quarantine-credentials`). `None`: those checks of `cordon-tampered` are off.
+    pub cordon_prefix: Option<String>,
+    /// The alert topic and the ledger table, as the functions are configured with them.
+    pub alert_topic_arn: Option<String>,
+    pub ledger_table: Option<String>,
 }
 
 /// Whether `id` names a rule (for `DISABLED_RULES`).
@@ -318,11 +427,15 @@ pub fn caller(r: &Record) -> Principal {
 fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
     match t {
         Test::Always => true,
-        Test::AwsQuarantine => {
-            r.request_str("policyArn").is_some_and(|a| {
-                a.starts_with("arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine")
-            }) || r.request_str("policyName") == Some("AWSExposedCredentialPolicy_DO_NOT_REMOVE")
-        }
+        Test::AwsQuarantine => match r.event_name.as_str() {
+            "AttachUserPolicy" => r
+                .request_str("policyArn")
+                .is_some_and(is_aws_quarantine_arn),
+            "PutUserPolicy" => r
+                .request_str("policyName")
+                .is_some_and(is_aws_quarantine_inline),
+            _ => false,
+        },
         Test::CanaryKey => r
             .user_identity
             .access_key_id
@@ -420,6 +533,180 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
         }
         Test::RootCaller => r.user_identity.kind.as_deref() == Some("Root"),
         Test::AdminPortsOpen => opens_admin_ports(r),
+        Test::CordonTampered => !by_cordon(r, s) && touches_cordon(r, s),
+    }
+}
+
+/// AWS's managed quarantine policies: `AWSCompromisedKeyQuarantine` (created 2020-08-11),
+/// `AWSCompromisedKeyQuarantineV2` (2021-04-21) and `AWSCompromisedKeyQuarantineV3`
+/// (2024-08-21), per the AWS managed policy reference
+/// (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSCompromisedKeyQuarantine.html,
+/// .../AWSCompromisedKeyQuarantineV2.html, .../AWSCompromisedKeyQuarantineV3.html), in any
+/// partition. A later `V<n>` is recognised too: only AWS can publish under `iam::aws:policy/`, so
+/// the name there cannot be a look-alike, and AWS has so far published a new version every few
+/// years. A customer managed policy of the same name (`iam::<account>:policy/...`) is not AWS's.
+fn is_aws_quarantine_arn(arn: &str) -> bool {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(':'))
+        .filter(|(partition, _)| partition.starts_with("aws"))
+        .and_then(|(_, rest)| rest.strip_prefix("iam::aws:policy/"))
+        .is_some_and(is_aws_quarantine_name)
+}
+
+fn is_aws_quarantine_name(name: &str) -> bool {
+    name.strip_prefix("AWSCompromisedKeyQuarantine")
+        .is_some_and(|version| match version.strip_prefix('V') {
+            None => version.is_empty(),
+            Some(n) => !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
+        })
+}
+
+/// AWS's quarantine written as an inline user policy (PutUserPolicy):
+/// - `AWSExposedCredentialPolicy_DO_NOT_REMOVE`, the older form, used before the managed policies
+///   (panther-labs/panther-analysis rules/aws_cloudtrail_rules/aws_key_compromised.py, since
+///   PR #59, 2020; aws-samples/aws-customer-playbook-framework PR #13, 2024: "not used in
+///   compromise by AWS anymore", replaced by AWSCompromisedKeyQuarantineV2);
+/// - the managed policies' own names, `AWSCompromisedKeyQuarantine[V2|V3]`, as an inline policy:
+///   panther-analysis's AWS.IAM.AccessKeyCompromised recognises these since PR #1571
+///   (2025-04-11, its test record a PutUserPolicy named `AWSCompromisedKeyQuarantineV3` with an
+///   `aws-internal` user agent).
+///
+/// AWS makes these calls as the quarantined user itself (`userIdentity` is that IAM user, the
+/// user agent `aws-internal/...`), so the caller proves nothing either way and is not checked:
+/// whoever writes an inline policy under one of these names marks its user as quarantined.
+/// IAM does not distinguish names by case, so neither does this.
+fn is_aws_quarantine_inline(name: &str) -> bool {
+    name.eq_ignore_ascii_case("AWSExposedCredentialPolicy_DO_NOT_REMOVE")
+        || [
+            "AWSCompromisedKeyQuarantine",
+            "AWSCompromisedKeyQuarantineV2",
+            "AWSCompromisedKeyQuarantineV3",
+        ]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+/// The call was made by one of cordon's own roles or by its deployer.
+fn by_cordon(r: &Record, s: &RuleSettings) -> bool {
+    let account = r.account().and_then(|a| AccountId::parse(a).ok());
+    s.cordon_principals
+        .matching(account.as_ref(), &caller(r))
+        .is_some()
+}
+
+/// Lambda's API name for a CloudTrail event name: `UpdateFunctionCode20150331v2` ->
+/// `UpdateFunctionCode`.
+fn lambda_operation(event_name: &str) -> &str {
+    let trimmed = match event_name.rfind('v') {
+        Some(i)
+            if i + 1 < event_name.len()
+                && event_name[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            &event_name[..i]
+        }
+        _ => event_name,
+    };
+    let digits = trimmed.bytes().rev().take_while(u8::is_ascii_digit).count();
+    if digits == 8 {
+        &trimmed[..trimmed.len() - 8]
+    } else {
+        event_name
+    }
+}
+
+/// A function's name from a `functionName` that holds a name, a partial or a full ARN, with or
+/// without a qualifier (`cordon-fn:live`, `<account>:function:cordon-fn`,
+/// `arn:aws:lambda:<region>:<account>:function:cordon-fn:3`).
+fn lambda_function_name(value: &str) -> &str {
+    let name = value.rsplit_once(":function:").map_or(value, |(_, n)| n);
+    name.split(':').next().unwrap_or(name)
+}
+
+/// A name from a field that holds a name or an ARN (EventBridge rules, DynamoDB tables): the part
+/// after the last `/`.
+fn last_segment(value: &str) -> &str {
+    value.rsplit('/').next().unwrap_or(value)
+}
+
+fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
+    let prefixed = |name: &str| {
+        s.cordon_prefix.as_deref().is_some_and(|p| {
+            name.strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
+    };
+    let tag_keys = |v: Option<&Value>| -> bool {
+        v.and_then(Value::as_array).is_some_and(|items| {
+            items.iter().any(|t| {
+                t.as_str()
+                    .or_else(|| t.get("key").and_then(Value::as_str))
+                    .or_else(|| t.get("Key").and_then(Value::as_str))
+                    .is_some_and(|k| k.starts_with(CORDON_TAG_PREFIX))
+            })
+        })
+    };
+    match (r.event_source.as_str(), r.event_name.as_str()) {
+        (IAM, "DeleteUserPolicy" | "DeleteRolePolicy") => {
+            r.request_str("policyName").is_some_and(|n| {
+                n.eq_ignore_ascii_case(REVOKE_SESSIONS_POLICY_NAME)
+                    || n.eq_ignore_ascii_case(FALLBACK_POLICY_NAME)
+            })
+        }
+        (IAM, "UpdateAccessKey") => r
+            .request_str("status")
+            .is_some_and(|st| st.eq_ignore_ascii_case("Active")),
+        (IAM, "TagUser" | "TagRole") => tag_keys(r.request("tags")),
+        (IAM, "UntagUser" | "UntagRole") => tag_keys(r.request("tagKeys")),
+        (
+            IAM,
+            "CreatePolicyVersion"
+            | "SetDefaultPolicyVersion"
+            | "DeletePolicy"
+            | "DeletePolicyVersion"
+            | "DetachUserPolicy"
+            | "DetachRolePolicy"
+            | "DetachGroupPolicy",
+        ) => r.request_str("policyArn").is_some_and(|arn| {
+            arn.starts_with("arn:")
+                && arn.ends_with(&format!(
+                    ":policy{QUARANTINE_POLICY_PATH}{QUARANTINE_POLICY_NAME}"
+                ))
+        }),
+        (LAMBDA, name) => {
+            LAMBDA_CHANGES.contains(&lambda_operation(name))
+                && r.request_str("functionName")
+                    .map(lambda_function_name)
+                    .is_some_and(prefixed)
+        }
+        (EVENTS, _) => r
+            .request_str("name")
+            .or_else(|| r.request_str("rule"))
+            .map(last_segment)
+            .is_some_and(prefixed),
+        (SNS, _) => {
+            let Some(topic) = s.alert_topic_arn.as_deref().filter(|t| !t.is_empty()) else {
+                return false;
+            };
+            r.request_str("topicArn") == Some(topic)
+                || r.request_str("subscriptionArn").is_some_and(|sub| {
+                    sub.strip_prefix(topic)
+                        .is_some_and(|rest| rest.starts_with(':'))
+                })
+        }
+        (DYNAMODB, _) => {
+            let Some(table) = s.ledger_table.as_deref().filter(|t| !t.is_empty()) else {
+                return false;
+            };
+            r.request_str("tableName")
+                .map(last_segment)
+                .is_some_and(|t| t == last_segment(table))
+        }
+        (EC2, "CreateTags" | "DeleteTags") => tag_keys(r.request("tagSet.items")),
+        (EC2, _) => r
+            // Most records name the group by `groupId` only: those are not recognised.
+            .request_str("groupName")
+            .is_some_and(|g| g.starts_with(CORDON_GROUP_PREFIX)),
+        _ => false,
     }
 }
 
@@ -601,24 +888,419 @@ mod tests {
 
     #[test]
     fn aws_quarantine() {
-        let attach = record(
+        let attach = |arn: &str| {
+            record(
+                IAM,
+                "AttachUserPolicy",
+                json!({"userName": "alice", "policyArn": arn}),
+            )
+        };
+        let inline = |name: &str| {
+            record(
+                IAM,
+                "PutUserPolicy",
+                json!({"userName": "alice", "policyName": name, "policyDocument": "{\"Statement\":[{\"Effect\":\"Deny\",\"Action\":[\"iam:CreateAccessKey\"],\"Resource\":[\"*\"]}]}"}),
+            )
+        };
+        // Every published form: the three managed policies, in any partition...
+        for arn in [
+            "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantine",
+            "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2",
+            "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+            "arn:aws-us-gov:iam::aws:policy/AWSCompromisedKeyQuarantineV2",
+            "arn:aws-cn:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+        ] {
+            assert_eq!(
+                hit(&attach(arn), &none()),
+                Some("aws-quarantined-key"),
+                "{arn}"
+            );
+        }
+        // ...and the inline forms: the older AWSExposedCredentialPolicy_DO_NOT_REMOVE and the
+        // managed names written inline.
+        for name in [
+            "AWSExposedCredentialPolicy_DO_NOT_REMOVE",
+            "AWSCompromisedKeyQuarantine",
+            "AWSCompromisedKeyQuarantineV2",
+            "AWSCompromisedKeyQuarantineV3",
+        ] {
+            assert_eq!(
+                hit(&inline(name), &none()),
+                Some("aws-quarantined-key"),
+                "{name}"
+            );
+        }
+        // Look-alikes are not AWS's quarantine: a customer managed policy of the same name, a
+        // name that only starts like one, cordon's own mirror.
+        for arn in [
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            &format!("arn:aws:iam::{ACCT}:policy/AWSCompromisedKeyQuarantineV3"),
+            "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3Extra",
+            &format!("arn:aws:iam::{ACCT}:policy/cordon/CordonCompromisedKeyQuarantineV3"),
+        ] {
+            assert_eq!(hit(&attach(arn), &none()), None, "{arn}");
+        }
+        for name in [
+            "AWSExposedCredentialPolicy",
+            "AWSExposedCredentialPolicy_DO_NOT_REMOVE_copy",
+            "AWSCompromisedKeyQuarantineV3-mine",
+            "CordonQuarantineDenyAll",
+        ] {
+            assert_eq!(hit(&inline(name), &none()), None, "{name}");
+        }
+        // The name in the wrong call is not the quarantine either.
+        let detach = record(
             IAM,
             "AttachUserPolicy",
-            json!({"userName": "alice", "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"}),
+            json!({"userName": "alice", "policyName": "AWSExposedCredentialPolicy_DO_NOT_REMOVE"}),
         );
-        assert_eq!(hit(&attach, &none()), Some("aws-quarantined-key"));
-        let inline = record(
-            IAM,
-            "PutUserPolicy",
-            json!({"userName": "alice", "policyName": "AWSExposedCredentialPolicy_DO_NOT_REMOVE", "policyDocument": "{}"}),
+        assert_eq!(hit(&detach, &none()), None);
+        // The caller is not checked (AWS writes the quarantine as the quarantined user itself):
+        // an exact name by an ordinary IAM user, here mallory, still marks alice as quarantined.
+        assert_eq!(
+            caller(&inline("AWSExposedCredentialPolicy_DO_NOT_REMOVE")),
+            Principal::User(IamName::parse("mallory").unwrap())
         );
-        assert_eq!(hit(&inline, &none()), Some("aws-quarantined-key"));
-        let other = record(
-            IAM,
-            "AttachUserPolicy",
-            json!({"userName": "alice", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+    }
+
+    fn cordon_settings() -> RuleSettings {
+        RuleSettings {
+            cordon_principals: PrincipalPatterns::parse(&format!(
+                "arn:aws:iam::{ACCT}:role/cordon-QuarantineCredentialsFunctionRole-AB12CD34EF56,arn:aws:iam::{ACCT}:role/ci-deployer"
+            ))
+            .unwrap(),
+            cordon_prefix: Some("cordon".into()),
+            alert_topic_arn: Some(format!("arn:aws:sns:us-east-1:{ACCT}:cordon-AlertTopic-XYZ")),
+            ledger_table: Some("cordon-LedgerTable-1A2B3C".into()),
+            ..none()
+        }
+    }
+
+    fn by_role(mut r: Record, role: &str) -> Record {
+        r.user_identity = serde_json::from_value(json!({
+            "type": "AssumedRole", "accountId": ACCT,
+            "arn": format!("arn:aws:sts::{ACCT}:assumed-role/{role}/session"),
+            "accessKeyId": "ASIAIOSFODNN7EXAMPLE",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role,
+                "arn": format!("arn:aws:iam::{ACCT}:role/{role}")}},
+        }))
+        .unwrap();
+        r
+    }
+
+    #[test]
+    fn cordon_tampered() {
+        let s = cordon_settings();
+        let policy = format!("arn:aws:iam::{ACCT}:policy/cordon/CordonCompromisedKeyQuarantineV3");
+        let topic = s.alert_topic_arn.clone().unwrap();
+        let tampered = [
+            (
+                IAM,
+                "CreatePolicyVersion",
+                json!({"policyArn": policy, "policyDocument": "{}", "setAsDefault": true}),
+            ),
+            (
+                IAM,
+                "SetDefaultPolicyVersion",
+                json!({"policyArn": policy, "versionId": "v1"}),
+            ),
+            (IAM, "DeletePolicy", json!({"policyArn": policy})),
+            (
+                IAM,
+                "DeletePolicyVersion",
+                json!({"policyArn": policy, "versionId": "v2"}),
+            ),
+            (
+                IAM,
+                "DetachUserPolicy",
+                json!({"userName": "alice", "policyArn": policy}),
+            ),
+            (
+                IAM,
+                "DetachRolePolicy",
+                json!({"roleName": "r", "policyArn": policy}),
+            ),
+            (
+                IAM,
+                "DetachGroupPolicy",
+                json!({"groupName": "g", "policyArn": policy}),
+            ),
+            (
+                IAM,
+                "DeleteUserPolicy",
+                json!({"userName": "alice", "policyName": "AWSRevokeOlderSessions"}),
+            ),
+            (
+                IAM,
+                "DeleteRolePolicy",
+                json!({"roleName": "r", "policyName": "AWSRevokeOlderSessions"}),
+            ),
+            (
+                IAM,
+                "DeleteUserPolicy",
+                json!({"userName": "alice", "policyName": "CordonQuarantineDenyAll"}),
+            ),
+            (
+                IAM,
+                "UpdateAccessKey",
+                json!({"userName": "alice", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Active"}),
+            ),
+            (
+                IAM,
+                "TagUser",
+                json!({"userName": "alice", "tags": [{"key": "cordon:incident", "value": "x"}]}),
+            ),
+            (
+                IAM,
+                "UntagUser",
+                json!({"userName": "alice", "tagKeys": ["team", "cordon:quarantined-at"]}),
+            ),
+            (
+                IAM,
+                "TagRole",
+                json!({"roleName": "r", "tags": [{"key": "cordon:incident", "value": "x"}]}),
+            ),
+            (
+                IAM,
+                "UntagRole",
+                json!({"roleName": "r", "tagKeys": ["cordon:incident"]}),
+            ),
+            (
+                LAMBDA,
+                "UpdateFunctionConfiguration20150331v2",
+                json!({"functionName": "cordon-quarantine-credentials", "environment": {}}),
+            ),
+            (
+                LAMBDA,
+                "UpdateFunctionCode20150331v2",
+                json!({"functionName": "cordon-isolate-instance", "zipFile": "<redacted>"}),
+            ),
+            (
+                LAMBDA,
+                "DeleteFunction20150331",
+                json!({"functionName": format!("arn:aws:lambda:us-east-1:{ACCT}:function:cordon-quarantine-credentials")}),
+            ),
+            (
+                LAMBDA,
+                "PutFunctionConcurrency20171031",
+                json!({"functionName": "cordon-quarantine-credentials", "reservedConcurrentExecutions": 0}),
+            ),
+            (
+                LAMBDA,
+                "RemovePermission20150331v2",
+                json!({"functionName": "cordon-quarantine-credentials", "statementId": "s"}),
+            ),
+            (
+                LAMBDA,
+                "AddPermission20150331v2",
+                json!({"functionName": "cordon-quarantine-credentials:live", "action": "lambda:InvokeFunction", "principal": "*"}),
+            ),
+            (
+                LAMBDA,
+                "PutFunctionEventInvokeConfig",
+                json!({"functionName": "cordon-quarantine-credentials", "maximumRetryAttempts": 0}),
+            ),
+            (
+                EVENTS,
+                "DisableRule",
+                json!({"name": "cordon-cloudtrail-call"}),
+            ),
+            (
+                EVENTS,
+                "DeleteRule",
+                json!({"name": "cordon-access-key-finding", "force": true}),
+            ),
+            (
+                EVENTS,
+                "PutRule",
+                json!({"name": "cordon-cloudtrail-call", "eventPattern": "{}", "state": "ENABLED"}),
+            ),
+            (
+                EVENTS,
+                "RemoveTargets",
+                json!({"rule": "cordon-cloudtrail-call", "ids": ["t"]}),
+            ),
+            (
+                EVENTS,
+                "PutTargets",
+                json!({"rule": format!("arn:aws:events:us-east-1:{ACCT}:rule/cordon-root-activity"), "targets": []}),
+            ),
+            (SNS, "DeleteTopic", json!({"topicArn": topic})),
+            (
+                SNS,
+                "SetTopicAttributes",
+                json!({"topicArn": topic, "attributeName": "Policy", "attributeValue": "{}"}),
+            ),
+            (
+                SNS,
+                "Unsubscribe",
+                json!({"subscriptionArn": format!("{topic}:0b7d4e4f-1111-4222-8333-444455556666")}),
+            ),
+            (
+                SNS,
+                "SetSubscriptionAttributes",
+                json!({"subscriptionArn": format!("{topic}:0b7d4e4f-1111-4222-8333-444455556666"), "attributeName": "FilterPolicy"}),
+            ),
+            (
+                DYNAMODB,
+                "DeleteTable",
+                json!({"tableName": "cordon-LedgerTable-1A2B3C"}),
+            ),
+            (
+                DYNAMODB,
+                "UpdateTable",
+                json!({"tableName": format!("arn:aws:dynamodb:us-east-1:{ACCT}:table/cordon-LedgerTable-1A2B3C")}),
+            ),
+            (
+                EC2,
+                "RevokeSecurityGroupEgress",
+                json!({"groupName": "cordon-isolation", "ipPermissions": {}}),
+            ),
+            (
+                EC2,
+                "AuthorizeSecurityGroupIngress",
+                json!({"groupName": "cordon-isolation", "ipPermissions": {}}),
+            ),
+            (
+                EC2,
+                "DeleteSecurityGroup",
+                json!({"groupName": "cordon-isolation"}),
+            ),
+            (
+                EC2,
+                "CreateTags",
+                json!({"resourcesSet": {"items": [{"resourceId": "i-0123456789abcdef0"}]}, "tagSet": {"items": [{"key": "cordon:protected", "value": "true"}]}}),
+            ),
+            (
+                EC2,
+                "DeleteTags",
+                json!({"resourcesSet": {"items": [{"resourceId": "i-0123456789abcdef0"}]}, "tagSet": {"items": [{"key": "cordon:incident"}]}}),
+            ),
+        ];
+        for (source, name, params) in &tampered {
+            let r = record(source, name, params.clone());
+            assert_eq!(hit(&r, &s), Some("cordon-tampered"), "{name} {params}");
+            // The same call by cordon's own role, or by the deployer, is no incident at all.
+            for role in [
+                "cordon-QuarantineCredentialsFunctionRole-AB12CD34EF56",
+                "ci-deployer",
+            ] {
+                assert_eq!(hit(&by_role(r.clone(), role), &s), None, "{name} by {role}");
+            }
+            // By any other role it is.
+            assert_eq!(
+                hit(&by_role(r.clone(), "cordon-lookalike"), &s),
+                Some("cordon-tampered"),
+                "{name}"
+            );
+        }
+        let untouched = [
+            (
+                IAM,
+                "CreatePolicyVersion",
+                json!({"policyArn": format!("arn:aws:iam::{ACCT}:policy/Other"), "policyDocument": "{}"}),
+            ),
+            (
+                IAM,
+                "DetachUserPolicy",
+                json!({"userName": "alice", "policyArn": format!("arn:aws:iam::{ACCT}:policy/CordonCompromisedKeyQuarantineV3")}),
+            ),
+            (
+                IAM,
+                "DeleteUserPolicy",
+                json!({"userName": "alice", "policyName": "team-access"}),
+            ),
+            (
+                IAM,
+                "UpdateAccessKey",
+                json!({"userName": "alice", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Inactive"}),
+            ),
+            (
+                IAM,
+                "TagUser",
+                json!({"userName": "alice", "tags": [{"key": "team", "value": "cordon:x"}]}),
+            ),
+            (
+                LAMBDA,
+                "UpdateFunctionCode20150331v2",
+                json!({"functionName": "billing-report"}),
+            ),
+            (
+                LAMBDA,
+                "DeleteFunction20150331",
+                json!({"functionName": "cordonx-quarantine-credentials"}),
+            ),
+            (
+                LAMBDA,
+                "DeleteFunctionUrlConfig20211031",
+                json!({"functionName": "billing-report"}),
+            ),
+            (EVENTS, "DisableRule", json!({"name": "nightly-backup"})),
+            (SNS, "DeleteTopic", json!({"topicArn": format!("{topic}2")})),
+            (
+                SNS,
+                "Unsubscribe",
+                json!({"subscriptionArn": format!("arn:aws:sns:us-east-1:{ACCT}:news:0b7d4e4f-1111-4222-8333-444455556666")}),
+            ),
+            (DYNAMODB, "DeleteTable", json!({"tableName": "orders"})),
+            // The record names the group by id only: not recognisable as cordon's.
+            (
+                EC2,
+                "DeleteSecurityGroup",
+                json!({"groupId": "sg-0123456789abcdef0"}),
+            ),
+            (
+                EC2,
+                "RevokeSecurityGroupIngress",
+                json!({"groupName": "web"}),
+            ),
+            (
+                EC2,
+                "CreateTags",
+                json!({"resourcesSet": {"items": [{"resourceId": "i-0123456789abcdef0"}]}, "tagSet": {"items": [{"key": "Name", "value": "cordon:x"}]}}),
+            ),
+        ];
+        for (source, name, params) in &untouched {
+            let r = record(source, name, params.clone());
+            assert_eq!(hit(&r, &s), None, "{name} {params}");
+        }
+        // Unconfigured, the checks that need a name are off; the policy checks are not.
+        let delete = record(
+            LAMBDA,
+            "DeleteFunction20150331",
+            json!({"functionName": "cordon-quarantine-credentials"}),
         );
-        assert_eq!(hit(&other, &none()), None);
+        assert_eq!(hit(&delete, &none()), None);
+        let topic_gone = record(SNS, "DeleteTopic", json!({"topicArn": topic}));
+        assert_eq!(hit(&topic_gone, &none()), None);
+        let version = record(IAM, "CreatePolicyVersion", json!({"policyArn": policy}));
+        assert_eq!(hit(&version, &none()), Some("cordon-tampered"));
+    }
+
+    #[test]
+    fn lambda_event_names() {
+        assert_eq!(
+            lambda_operation("UpdateFunctionCode20150331v2"),
+            "UpdateFunctionCode"
+        );
+        assert_eq!(lambda_operation("DeleteFunction20150331"), "DeleteFunction");
+        assert_eq!(
+            lambda_operation("PutFunctionConcurrency20171031"),
+            "PutFunctionConcurrency"
+        );
+        assert_eq!(
+            lambda_operation("PutFunctionEventInvokeConfig"),
+            "PutFunctionEventInvokeConfig"
+        );
+        assert_eq!(lambda_function_name("cordon-fn:live"), "cordon-fn");
+        assert_eq!(
+            lambda_function_name("arn:aws:lambda:us-east-1:111122223333:function:cordon-fn:3"),
+            "cordon-fn"
+        );
+        assert_eq!(
+            lambda_function_name("111122223333:function:cordon-fn"),
+            "cordon-fn"
+        );
     }
 
     #[test]

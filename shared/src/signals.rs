@@ -309,10 +309,14 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
         target: target.clone(),
         reason,
     };
+    // Only a service's own call (`userIdentity.type` AWSService) is passed over; a user or role
+    // whose call carries `invokedBy` is that principal acting (`Record::by_aws_service`).
     if record.by_aws_service() && rule.id != "aws-quarantined-key" {
         return Ok(Signal::Ignore {
             incident: Some(incident.clone()),
-            reason: "called by an AWS service on a principal's behalf: never contained".to_owned(),
+            reason:
+                "called by an AWS service itself (userIdentity.type AWSService): never contained"
+                    .to_owned(),
         });
     }
     if rule.response == Response::Notify {

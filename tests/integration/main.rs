@@ -7,8 +7,10 @@ mod credentials;
 mod instance;
 mod layers;
 mod ledger;
+mod quarantine_denies;
 mod reliability;
 mod template;
+mod user_credentials;
 
 use std::sync::OnceLock;
 

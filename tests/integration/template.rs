@@ -135,3 +135,60 @@ fn every_sample_event_is_an_eventbridge_envelope() {
         assert!(doc["detail-type"].is_string(), "{}", path.display());
     }
 }
+
+/// Rule cordon-tampered knows cordon's functions and EventBridge rules by the stack's name, and
+/// its roles by ARN: every rule is named `<stack>-…`, and the function is told the prefix and
+/// both roles.
+#[test]
+fn cordon_names_what_the_tamper_rule_watches() {
+    let t = template();
+    let resources = t["Resources"].as_hash().unwrap();
+    let mut names = Vec::new();
+    for (id, resource) in resources {
+        let props = &resource["Properties"];
+        if let Some(events) = props["Events"].as_hash() {
+            for (event, e) in events {
+                if e["Type"].as_str() == Some("EventBridgeRule") {
+                    names.push((
+                        format!("{id:?}/{event:?}"),
+                        e["Properties"]["RuleName"].clone(),
+                    ));
+                }
+            }
+        }
+        if resource["Type"].as_str() == Some("AWS::Events::Rule") {
+            names.push((format!("{id:?}"), props["Name"].clone()));
+        }
+    }
+    assert!(names.len() >= 5, "{names:?}");
+    for (rule, name) in &names {
+        assert!(
+            name.as_str()
+                .is_some_and(|n| n.starts_with("${AWS::StackName}-")),
+            "{rule} is not named after the stack: {name:?}"
+        );
+    }
+    let fn_props = &t["Resources"]["QuarantineCredentialsFunction"]["Properties"];
+    for (resource, function) in [
+        (
+            "QuarantineCredentialsFunction",
+            Function::QuarantineCredentials,
+        ),
+        ("IsolateInstanceFunction", Function::IsolateInstance),
+    ] {
+        let name = format!("${{AWS::StackName}}-{}", function.name());
+        assert_eq!(
+            t["Resources"][resource]["Properties"]["FunctionName"].as_str(),
+            Some(name.as_str())
+        );
+    }
+    let vars = &fn_props["Environment"]["Variables"];
+    assert_eq!(vars["CORDON_PREFIX"].as_str(), Some("AWS::StackName"));
+    let roles = format!("{:?}", vars["CORDON_ROLES"]);
+    for role in [
+        "QuarantineCredentialsFunctionRole",
+        "IsolateInstanceFunctionRole",
+    ] {
+        assert!(roles.contains(role), "CORDON_ROLES lacks {role}: {roles}");
+    }
+}

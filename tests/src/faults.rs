@@ -2,7 +2,9 @@
 //! of requests is answered with each service's own throttling error, a 5xx, or a dropped
 //! connection (before or after moto applied the request), so retries and honesty are tested
 //! against the failures AWS really produces. A script can also answer named calls with a named
-//! error, for the conditions moto never produces (eventual consistency, account limits).
+//! error, for the conditions moto never produces (eventual consistency, account limits), or
+//! with a service's own success answer, for the calls moto does not serve; the requests it
+//! answered are kept, so a test can see what was asked.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +27,8 @@ pub struct Counts {
 pub struct FaultProxy {
     pub endpoint: String,
     pub counts: Arc<Counts>,
+    /// The body of every request the script answered, in order.
+    pub answered: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Answer the next `times` requests for the query API `action` (e.g. `AttachUserPolicy`) with
@@ -35,6 +39,48 @@ pub struct Scripted {
     pub code: &'static str,
     pub status: &'static str,
     pub times: usize,
+}
+
+/// Answer the next `times` requests for the query API `action` with `body` (the service's XML
+/// answer) and HTTP `status`, without forwarding them: for calls moto does not implement.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub action: &'static str,
+    pub status: &'static str,
+    pub body: String,
+    pub times: usize,
+}
+
+/// One scripted answer: the HTTP response, for the next `times` requests for `action`.
+struct Rule {
+    action: &'static str,
+    response: String,
+    times: usize,
+}
+
+impl From<Scripted> for Rule {
+    fn from(s: Scripted) -> Self {
+        Self {
+            action: s.action,
+            response: query_error(s.status, s.code, "scripted by the test"),
+            times: s.times,
+        }
+    }
+}
+
+impl From<Answer> for Rule {
+    fn from(a: Answer) -> Self {
+        Self {
+            action: a.action,
+            response: format!(
+                "HTTP/1.1 {}\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                a.status,
+                a.body.len(),
+                a.body
+            ),
+            times: a.times,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -74,23 +120,48 @@ impl FaultProxy {
         seed: u64,
         script: Vec<Scripted>,
     ) -> Result<Self, BoxError> {
-        let script = Arc::new(std::sync::Mutex::new(script));
+        Self::with_rules(upstream, percent, seed, script.into_iter().map(Rule::from)).await
+    }
+
+    /// Proxies to `upstream` without faults, answering the calls `answers` names itself (the
+    /// first rule for an action that has answers left wins, so a sequence is written in order).
+    pub async fn answering(upstream: &str, answers: Vec<Answer>) -> Result<Self, BoxError> {
+        Self::with_rules(upstream, 0, 1, answers.into_iter().map(Rule::from)).await
+    }
+
+    async fn with_rules(
+        upstream: &str,
+        percent: u64,
+        seed: u64,
+        rules: impl Iterator<Item = Rule>,
+    ) -> Result<Self, BoxError> {
+        let script = Arc::new(std::sync::Mutex::new(rules.collect::<Vec<_>>()));
+        let answered = Arc::new(std::sync::Mutex::new(Vec::new()));
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let counts = Arc::new(Counts::default());
         let rng = Arc::new(std::sync::Mutex::new(Rng(seed | 1)));
-        let c = counts.clone();
+        let (c, seen) = (counts.clone(), answered.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, counts, rng, script) =
-                    (upstream.clone(), c.clone(), rng.clone(), script.clone());
+                let (upstream, counts, rng, script, seen) = (
+                    upstream.clone(),
+                    c.clone(),
+                    rng.clone(),
+                    script.clone(),
+                    seen.clone(),
+                );
                 tokio::spawn(async move {
-                    let _ = serve(client, &upstream, percent, &counts, &rng, &script).await;
+                    let _ = serve(client, &upstream, percent, &counts, &rng, &script, &seen).await;
                 });
             }
         });
-        Ok(Self { endpoint, counts })
+        Ok(Self {
+            endpoint,
+            counts,
+            answered,
+        })
     }
 }
 
@@ -134,19 +205,23 @@ fn service(request: &[u8]) -> String {
         .to_owned()
 }
 
-/// The script's answer to this request, if any, used up by one.
-fn scripted_answer(request: &[u8], script: &std::sync::Mutex<Vec<Scripted>>) -> Option<String> {
+/// The script's answer to this request, if any, used up by one. The request's body is kept.
+fn scripted_answer(
+    request: &[u8],
+    script: &std::sync::Mutex<Vec<Rule>>,
+    answered: &std::sync::Mutex<Vec<String>>,
+) -> Option<String> {
     let text = String::from_utf8_lossy(request);
     let mut script = script.lock().ok()?;
     let entry = script
         .iter_mut()
         .find(|s| s.times > 0 && text.contains(&format!("Action={}&", s.action)))?;
     entry.times -= 1;
-    Some(query_error(
-        entry.status,
-        entry.code,
-        "scripted by the test",
-    ))
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    if let Ok(mut seen) = answered.lock() {
+        seen.push(body.to_owned());
+    }
+    Some(entry.response.clone())
 }
 
 fn query_error(status: &str, code: &str, message: &str) -> String {
@@ -183,13 +258,14 @@ async fn serve(
     percent: u64,
     counts: &Counts,
     rng: &std::sync::Mutex<Rng>,
-    script: &std::sync::Mutex<Vec<Scripted>>,
+    script: &std::sync::Mutex<Vec<Rule>>,
+    answered: &std::sync::Mutex<Vec<String>>,
 ) -> Result<(), BoxError> {
     let Some(request) = read_request(&mut client).await? else {
         return Ok(());
     };
     counts.requests.fetch_add(1, Ordering::Relaxed);
-    if let Some(answer) = scripted_answer(&request, script) {
+    if let Some(answer) = scripted_answer(&request, script, answered) {
         counts.scripted.fetch_add(1, Ordering::Relaxed);
         client.write_all(answer.as_bytes()).await?;
         return Ok(());

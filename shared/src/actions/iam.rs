@@ -39,7 +39,7 @@ pub const QUARANTINED_AT_TAG: &str = "cordon:quarantined-at";
 
 /// IAM actions for one account.
 pub struct IamActions {
-    client: aws_sdk_iam::Client,
+    pub(super) client: aws_sdk_iam::Client,
     policy_arn: String,
 }
 

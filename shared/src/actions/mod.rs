@@ -5,6 +5,7 @@
 
 pub mod iam;
 pub mod instance;
+pub mod user_credentials;
 
 use std::future::Future;
 
@@ -24,6 +25,10 @@ pub enum Action {
     AttachQuarantinePolicy,
     RevokeSessions,
     TagPrincipal,
+    RemoveLoginProfile,
+    DeactivateServiceSpecificCredentials,
+    DeactivateSshPublicKeys,
+    DeactivateSigningCertificates,
     ProtectInstance,
     DetachFromAutoScaling,
     DeregisterFromTargetGroups,
@@ -41,6 +46,10 @@ impl Action {
             Self::AttachQuarantinePolicy => "attach_quarantine_policy",
             Self::RevokeSessions => "revoke_sessions",
             Self::TagPrincipal => "tag_principal",
+            Self::RemoveLoginProfile => "remove_login_profile",
+            Self::DeactivateServiceSpecificCredentials => "deactivate_service_specific_credentials",
+            Self::DeactivateSshPublicKeys => "deactivate_ssh_public_keys",
+            Self::DeactivateSigningCertificates => "deactivate_signing_certificates",
             Self::ProtectInstance => "protect_instance",
             Self::DetachFromAutoScaling => "detach_from_auto_scaling",
             Self::DeregisterFromTargetGroups => "deregister_from_target_groups",
@@ -83,6 +92,16 @@ impl Action {
                 "iam:TagUser",
                 "iam:ListRoleTags",
                 "iam:TagRole",
+            ],
+            Self::RemoveLoginProfile => &["iam:GetLoginProfile", "iam:DeleteLoginProfile"],
+            Self::DeactivateServiceSpecificCredentials => &[
+                "iam:ListServiceSpecificCredentials",
+                "iam:UpdateServiceSpecificCredential",
+            ],
+            Self::DeactivateSshPublicKeys => &["iam:ListSSHPublicKeys", "iam:UpdateSSHPublicKey"],
+            Self::DeactivateSigningCertificates => &[
+                "iam:ListSigningCertificates",
+                "iam:UpdateSigningCertificate",
             ],
             Self::ProtectInstance => &[
                 "ec2:DescribeInstances",

@@ -88,10 +88,22 @@ impl Record {
             .or(self.user_identity.account_id.as_deref())
     }
 
-    /// Called by an AWS service on someone's behalf, not by the principal itself.
+    /// Made by an AWS service itself: `userIdentity.type` is `AWSService`, or the identity names
+    /// no principal at all, only the service (`{"accountId", "invokedBy"}`, as service events such
+    /// as KMS `RotateKey` carry it).
+    ///
+    /// `invokedBy` beside an IAM user, a role session or root does not make the call a service's:
+    /// it says which service carried that principal's request (CloudFormation's forward-access
+    /// sessions, `signin.amazonaws.com` for the console, Secrets Manager calling KMS). The call is
+    /// that principal acting, with its own permissions: a backdoor key created through a stack is
+    /// the stack deployer's doing.
     pub fn by_aws_service(&self) -> bool {
-        self.user_identity.kind.as_deref() == Some("AWSService")
-            || self.user_identity.invoked_by.is_some()
+        let id = &self.user_identity;
+        match id.kind.as_deref() {
+            Some("AWSService") => true,
+            None => id.invoked_by.is_some(),
+            Some(_) => false,
+        }
     }
 }
 
@@ -111,5 +123,34 @@ pub fn records(doc: Value) -> Vec<Result<Record, serde_json::Error>> {
             }
         }
         other => vec![serde_json::from_value(other)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn identity(user_identity: Value) -> Record {
+        serde_json::from_value(json!({
+            "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
+            "userIdentity": user_identity,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn invoked_by_does_not_make_a_principal_a_service() {
+        // A principal whose call a service carried (forward-access sessions, the console).
+        for kind in ["IAMUser", "AssumedRole", "Root"] {
+            let r = identity(json!({"type": kind, "invokedBy": "cloudformation.amazonaws.com"}));
+            assert!(!r.by_aws_service(), "{kind}");
+        }
+        // The service itself: by type, or an identity that names only the service.
+        let service = identity(json!({"type": "AWSService", "invokedBy": "ec2.amazonaws.com"}));
+        assert!(service.by_aws_service());
+        let event = identity(json!({"accountId": "123456789012", "invokedBy": "AWS Internal"}));
+        assert!(event.by_aws_service());
+        assert!(!identity(json!({"type": "IAMUser"})).by_aws_service());
     }
 }

@@ -1,5 +1,6 @@
 //! Contain a principal whose credentials leaked: containment first (key, quarantine, sessions,
-//! all at once), the tag for people after.
+//! and for a user every other credential: password, service-specific credentials, SSH keys,
+//! signing certificates; all at once), the tag for people after.
 
 use time::OffsetDateTime;
 
@@ -30,7 +31,7 @@ pub async fn contain(
     let mut records = match who {
         Iam::User(name) => {
             let long_term = key.filter(|k| k.is_long_term());
-            let (mut keys, attach, revoke) = tokio::join!(
+            let (mut keys, attach, revoke, password, service, ssh, certificates) = tokio::join!(
                 async {
                     if long_term.is_some() || opts.deactivate_all_keys {
                         iam.deactivate_keys(name, long_term, opts.deactivate_all_keys, dry_run)
@@ -41,6 +42,11 @@ pub async fn contain(
                 },
                 iam.attach_quarantine(who, dry_run),
                 iam.revoke_sessions(who, cutoff, dry_run),
+                // Boxed: four more SDK call chains inline would outgrow a thread's stack.
+                Box::pin(iam.remove_login_profile(name, dry_run)),
+                Box::pin(iam.deactivate_service_specific_credentials(name, dry_run)),
+                Box::pin(iam.deactivate_ssh_public_keys(name, dry_run)),
+                Box::pin(iam.deactivate_signing_certificates(name, dry_run)),
             );
             if let Some(k) = key.filter(|k| !k.is_long_term()) {
                 keys.push(skipped(
@@ -49,9 +55,11 @@ pub async fn contain(
                     "temporary (ASIA) credentials cannot be deactivated; the user's sessions are revoked instead",
                 ));
             }
+            keys.extend([password, service, ssh, certificates].into_iter().flatten());
             keys.extend([attach, revoke]);
             keys
         }
+        // A role has no password, service-specific credentials, SSH keys or certificates.
         Iam::Role(name) => {
             let (revoke, attach) = tokio::join!(iam.revoke_sessions(who, cutoff, dry_run), async {
                 if opts.quarantine_roles {
