@@ -91,6 +91,16 @@ pub enum Claim {
     },
 }
 
+/// What an invocation settled, for [`Ledger::finish`] to record.
+pub struct Settled<'a> {
+    pub status: Status,
+    pub actions: &'a [ActionRecord],
+    /// The status a notification went out for, if one did.
+    pub notified: Option<Status>,
+    /// The new session cutoff, when continued activity moved it.
+    pub moved_cutoff: Option<OffsetDateTime>,
+}
+
 pub struct Ledger {
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -332,18 +342,19 @@ impl Ledger {
     }
 
     /// Record the actions of this delivery and the incident's new status, and release the lease.
-    // One call writes what the invocation settled; a struct for it is the next refactor.
-    #[allow(clippy::too_many_arguments)]
     pub async fn finish(
         &self,
         incident: &Incident,
         delivery: u64,
         request_id: &str,
-        status: Status,
-        actions: &[ActionRecord],
-        notified: Option<Status>,
-        moved_cutoff: Option<OffsetDateTime>,
+        settled: Settled<'_>,
     ) -> Result<(), AwsError> {
+        let Settled {
+            status,
+            actions,
+            notified,
+            moved_cutoff,
+        } = settled;
         let puts = actions.iter().enumerate().map(|(i, a)| {
             let mut put = self
                 .client

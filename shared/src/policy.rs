@@ -433,55 +433,10 @@ mod tests {
         }
     }
 
-    /// The checklist, in the unit tests too: each is denied by the hardening or by V3.
+    /// The matcher the overlap checks rely on follows IAM: case-insensitive, `*` any run. (The
+    /// issue's checklist is asserted on the documents in force: tests/integration/quarantine_denies.rs.)
     #[test]
-    fn pivots_and_silencing_are_denied() {
-        let doc = quarantine_document();
-        let unconditional: Vec<String> = doc["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|st| st["Effect"] == "Deny" && st.get("Condition").is_none())
-            .flat_map(actions)
-            .collect();
-        for needed in [
-            "iam:DetachUserPolicy",
-            "iam:DeleteUserPolicy",
-            "iam:UpdateAccessKey",
-            "sts:AssumeRole",
-            "sts:AssumeRoleWithSAML",
-            "sts:AssumeRoleWithWebIdentity",
-            "ssm:SendCommand",
-            "ssm:StartSession",
-            "codebuild:StartBuild",
-            "codebuild:StartBuildBatch",
-            "ec2-instance-connect:SendSSHPublicKey",
-            "lambda:UpdateFunctionCode",
-            "lambda:UpdateFunctionConfiguration",
-            "iam:CreateServiceSpecificCredential",
-            "iam:UploadSSHPublicKey",
-            "bedrock:CallWithBearerToken",
-            "events:PutRule",
-            "events:PutTargets",
-            "lambda:RemovePermission",
-            "lambda:PutFunctionEventInvokeConfig",
-            "sns:Unsubscribe",
-            "sns:SetSubscriptionAttributes",
-            "sns:DeleteTopic",
-            "dynamodb:DeleteTable",
-            "guardduty:CreateFilter",
-            "guardduty:UpdateFilter",
-            "guardduty:ArchiveFindings",
-            "guardduty:DisassociateFromAdministratorAccount",
-            "cloudtrail:UpdateTrail",
-            "cloudtrail:PutEventSelectors",
-            "config:StopConfigurationRecorder",
-        ] {
-            assert!(
-                unconditional.iter().any(|p| matches(p, needed)),
-                "{needed} is not denied"
-            );
-        }
+    fn matching_follows_iam() {
         assert!(matches("sts:AssumeRole*", "STS:assumerolewithsaml"));
         assert!(!matches("sts:AssumeRole*", "sts:AssumeRoot"));
         assert!(matches(

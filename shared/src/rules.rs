@@ -597,21 +597,10 @@ fn by_cordon(r: &Record, s: &RuleSettings) -> bool {
 /// Lambda's API name for a CloudTrail event name: `UpdateFunctionCode20150331v2` ->
 /// `UpdateFunctionCode`.
 fn lambda_operation(event_name: &str) -> &str {
-    let trimmed = match event_name.rfind('v') {
-        Some(i)
-            if i + 1 < event_name.len()
-                && event_name[i + 1..].bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            &event_name[..i]
-        }
-        _ => event_name,
-    };
-    let digits = trimmed.bytes().rev().take_while(u8::is_ascii_digit).count();
-    if digits == 8 {
-        &trimmed[..trimmed.len() - 8]
-    } else {
-        event_name
-    }
+    let digits = |c: char| c.is_ascii_digit();
+    let name = event_name.trim_end_matches(digits);
+    name.strip_suffix('v')
+        .map_or(name, |n| n.trim_end_matches(digits))
 }
 
 /// A function's name from a `functionName` that holds a name, a partial or a full ARN, with or

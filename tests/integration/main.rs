@@ -15,7 +15,8 @@ mod user_credentials;
 use std::sync::OnceLock;
 
 use cordon::{Function, Report, Responder, ResponseError};
-use integration_tests::{event, unique, Deployment, Moto};
+use integration_tests::faults::FaultProxy;
+use integration_tests::{event, sdk_config, unique, Deployment, Moto};
 use serde_json::Value;
 
 pub fn moto() -> &'static Moto {
@@ -35,6 +36,33 @@ pub async fn responder(d: &Deployment, function: Function, extra: &[(&str, &str)
 
 pub async fn invoke(r: &Responder, event: Value) -> Result<Report, ResponseError> {
     r.handle(event, &unique("request")).await
+}
+
+/// quarantine-credentials with its AWS calls through `proxy`, retrying as the functions do.
+pub async fn through(proxy: &FaultProxy, d: &Deployment, extra: &[(&str, &str)]) -> Responder {
+    Responder::new(
+        Function::QuarantineCredentials,
+        d.config(extra),
+        cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
+    )
+    .await
+    .expect("responder")
+}
+
+/// One invocation as Lambda makes it: `cordon::lambda::handle` (what `lambda_runtime` calls
+/// for each event) with a context as the Runtime API gives it, a minute before its deadline.
+pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = unique("request");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    context.deadline = u64::try_from(now.as_millis()).expect("millis") + 60_000;
+    context.invoked_function_arn =
+        "arn:aws:lambda:us-east-1:123456789012:function:quarantine-credentials".to_owned();
+    cordon::lambda::handle(r, lambda_runtime::LambdaEvent::new(event, context))
+        .await
+        .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
 }
 
 /// The sample IAM-user finding, aimed at `user`'s `key` under a fresh finding id.

@@ -4,16 +4,13 @@
 //! issue's checklist must be matched by an unconditional Deny in one of them. moto does not
 //! evaluate policies: this asserts the documents IAM would evaluate, with IAM's action matching.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use cordon::ledger::Status;
 use cordon::policy::{self, FALLBACK_POLICY_NAME, QUARANTINE_POLICY_NAME};
 use cordon::Function;
 use integration_tests::{seed_user, unique};
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 
-use crate::{deployment, responder, user_finding};
+use crate::{deployment, lambda_invoke, responder, user_finding};
 
 /// The checklist, verbatim: the pivots, the undoing (detaching the quarantine,
 /// reactivating the key) and the silencing it names. `sts:AssumeRole*` and
@@ -254,19 +251,7 @@ async fn documents_in_force_on_a_contained_user_deny_every_pivot_and_silencing_a
     let r = responder(&d, Function::QuarantineCredentials, &[]).await;
     let (_, event) = user_finding(&user, &keys[0]);
 
-    // The handler the Lambda runtime calls, with a context as the Runtime API gives it.
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    let mut context = Context::default();
-    context.request_id = unique("request");
-    context.deadline = u64::try_from(now_ms).unwrap() + 60_000;
-    context.invoked_function_arn =
-        "arn:aws:lambda:us-east-1:123456789012:function:quarantine-credentials".to_owned();
-    let report = cordon::lambda::handle(&r, LambdaEvent::new(event, context))
-        .await
-        .expect("contained");
+    let report = lambda_invoke(&r, event).await;
     assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
 
     let docs = documents_in_force(iam, &user).await;

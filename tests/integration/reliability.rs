@@ -1,26 +1,15 @@
 //! Faults, floods, bad input and concurrency: cordon stays honest and never over-reaches.
 
 use cordon::ledger::Status;
-use cordon::{Function, Responder};
+use cordon::Function;
 use integration_tests::faults::{FaultProxy, Rng, Scripted};
 use integration_tests::{
-    attr, event, key_statuses, ledger_items, sdk_config, seed_user, soak_scale, unique,
-    user_policies, Deployment, Moto,
+    attr, event, key_statuses, ledger_items, seed_user, soak_scale, unique, user_policies,
+    Deployment, Moto,
 };
 use serde_json::Value;
 
-use crate::{deployment, invoke, moto, responder, user_finding};
-
-/// quarantine-credentials with its AWS calls through `proxy`, retrying as the functions do.
-async fn through(proxy: &FaultProxy, d: &Deployment, extra: &[(&str, &str)]) -> Responder {
-    Responder::new(
-        Function::QuarantineCredentials,
-        d.config(extra),
-        cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
-    )
-    .await
-    .unwrap()
-}
+use crate::{deployment, invoke, moto, responder, through, user_finding};
 
 /// With 30% of requests throttled, failed or dropped, every finding still ends contained once
 /// Lambda's retries are counted, and no record claims a success that did not happen.

@@ -13,15 +13,12 @@
 use aws_sdk_iam::types::StatusType;
 use cordon::actions::{Action, ActionRecord};
 use cordon::ledger::{Delivery, Status};
-use cordon::{Function, Report, Responder};
+use cordon::Report;
 use integration_tests::faults::{Answer, FaultProxy};
-use integration_tests::{
-    attr, key_statuses, ledger_items, sdk_config, seed_role, seed_user, unique, Deployment,
-};
-use lambda_runtime::{Context, LambdaEvent};
+use integration_tests::{attr, key_statuses, ledger_items, seed_role, seed_user, unique};
 use serde_json::Value;
 
-use crate::{deployment, moto, role_finding, user_finding};
+use crate::{deployment, lambda_invoke, moto, role_finding, through, user_finding};
 
 /// A real OpenSSH RSA public key (generated with `ssh-keygen -t rsa -b 2048`).
 const SSH_PUBLIC_KEY: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCdnmyBhFoSyUfGPI3KN82q7dLv6freWRTcnIEKpjbah/74Xfl39s9cPQhjCTdfD63brcTDcdoLxnyBEwQXDDCg4XpkboqoV4Mjp6RsP5VAak5piNmMuIyJ4xyZ7ydk/pEisa+BZOPGn01YJ3sixjhkloMNIAtnBWwfJybhg/c6Njyv2i9f7moH+kqVFknvdm/nrpB0KQkseKO8y+tB1Aje0w0ao595hVqbNF0aZ9Yruw86DmU7glkHcNaZdeNPjqGQwLCLdjpaazivFAGVPMQ0Yh/IiGLMrOGZ0Gry6bu4uGEGXjBPhfjkx4mF8mL74dYazcn+v0B8M3An/tP2ElPV cordon-test";
@@ -134,34 +131,6 @@ async fn proxy_with_bedrock_key(user: &str) -> FaultProxy {
     FaultProxy::answering(&moto().endpoint, answers)
         .await
         .unwrap()
-}
-
-async fn through(proxy: &FaultProxy, d: &Deployment, extra: &[(&str, &str)]) -> Responder {
-    Responder::new(
-        Function::QuarantineCredentials,
-        d.config(extra),
-        cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
-    )
-    .await
-    .unwrap()
-}
-
-/// One invocation as Lambda makes it: `cordon::lambda::handle` with a runtime context.
-async fn lambda_invoke(r: &Responder, event: Value) -> Report {
-    let mut context = Context::default();
-    context.request_id = unique("request");
-    context.deadline = u64::try_from(
-        (std::time::SystemTime::now() + std::time::Duration::from_secs(60))
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap();
-    context.invoked_function_arn =
-        "arn:aws:lambda:us-east-1:123456789012:function:cordon-quarantine-credentials".to_owned();
-    cordon::lambda::handle(r, LambdaEvent::new(event, context))
-        .await
-        .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
 }
 
 /// The requests for `action` the proxy answered.

@@ -24,7 +24,7 @@ use crate::actions::Outcome;
 use crate::aws::{aws, AwsError, Clients};
 use crate::config::{Config, ConfigError};
 use crate::ids::{AccountId, InvalidId};
-use crate::ledger::{Claim, Delivery, Ledger, Status};
+use crate::ledger::{Claim, Delivery, Ledger, Settled, Status};
 use crate::notify;
 use crate::protect::Pattern;
 use crate::signals::{self, Function, Incident, Signal, Target};
@@ -331,10 +331,12 @@ impl Responder {
                 incident,
                 delivery,
                 request_id,
-                status,
-                &report.actions,
-                report.notified.then_some(status),
-                continued.is_some().then_some(cutoff),
+                Settled {
+                    status,
+                    actions: &report.actions,
+                    notified: report.notified.then_some(status),
+                    moved_cutoff: continued.is_some().then_some(cutoff),
+                },
             )
             .await;
         if let Err(error) = recorded {
