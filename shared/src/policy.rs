@@ -213,22 +213,38 @@ pub fn quarantine_document() -> Value {
 
 /// Deny everything signed with credentials issued before `cutoff`: the AWSRevokeOlderSessions
 /// pattern. Long-term keys carry no `aws:TokenIssueTime`, so this never stops an `AKIA` key.
-/// The cutoff a session-revoke document enforces (ours or the console's: the same shape), if it
-/// is one: the latest `aws:TokenIssueTime` of its `DateLessThan` deny statements.
+/// The cutoff a session-revoke document enforces, if it is one: exactly one statement denying
+/// every action on every resource to tokens issued before a time, as ours and the IAM console's
+/// "Revoke active sessions" write it. Anything else (a narrower action, an extra condition key, a
+/// second statement) is not a cutoff: a planted decoy with a far-future date must not pass for one.
 pub fn revoke_sessions_cutoff(doc: &Value) -> Option<OffsetDateTime> {
-    let statements = match doc.get("Statement")? {
-        Value::Array(list) => list.iter().collect(),
-        single => vec![single],
+    let statement = match doc.get("Statement")? {
+        Value::Array(list) if list.len() == 1 => &list[0],
+        Value::Array(_) => return None,
+        single => single,
     };
-    statements
-        .into_iter()
-        .filter(|st| st.get("Effect").and_then(Value::as_str) == Some("Deny"))
-        .filter_map(|st| {
-            st.pointer("/Condition/DateLessThan/aws:TokenIssueTime")
-                .and_then(Value::as_str)
-        })
-        .filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        .max()
+    let everything = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s == "*",
+        Some(Value::Array(list)) => list.len() == 1 && list[0] == "*",
+        _ => false,
+    };
+    let known = ["Action", "Condition", "Effect", "Resource", "Sid"];
+    if statement.get("Effect")? != "Deny"
+        || !everything(statement.get("Action"))
+        || !everything(statement.get("Resource"))
+        || statement
+            .as_object()?
+            .keys()
+            .any(|k| !known.contains(&k.as_str()))
+    {
+        return None;
+    }
+    let condition = statement.get("Condition")?.as_object()?;
+    let before = condition.get("DateLessThan")?.as_object()?;
+    if condition.len() != 1 || before.len() != 1 {
+        return None;
+    }
+    OffsetDateTime::parse(before.get("aws:TokenIssueTime")?.as_str()?, &Rfc3339).ok()
 }
 
 pub fn revoke_sessions_document(cutoff: OffsetDateTime) -> Value {
@@ -487,6 +503,24 @@ mod tests {
             revoke_sessions_cutoff(&serde_json::json!({"Statement": []})),
             None
         );
+        // Decoys an attacker could plant under the same name, with a far-future date: none is a
+        // cutoff, so cordon writes its own.
+        let future = "2099-01-01T00:00:00Z";
+        for decoy in [
+            serde_json::json!({"Statement": [{"Effect": "Deny", "Action": "s3:Nope", "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": future}}}]}),
+            serde_json::json!({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "arn:aws:s3:::x",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": future}}}]}),
+            serde_json::json!({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": future},
+                              "StringEquals": {"aws:RequestedRegion": "xx-none-1"}}}]}),
+            serde_json::json!({"Statement": [{"Effect": "Deny", "NotAction": "iam:*", "Action": "*",
+                "Resource": "*", "Condition": {"DateLessThan": {"aws:TokenIssueTime": future}}}]}),
+            serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": future}}}]}),
+        ] {
+            assert_eq!(revoke_sessions_cutoff(&decoy), None, "{decoy}");
+        }
     }
 
     #[test]
