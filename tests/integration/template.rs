@@ -23,6 +23,32 @@ fn strings(y: &Yaml) -> Vec<String> {
     }
 }
 
+/// Every EventBridge rule in the template, SAM event or plain resource: (where, name, pattern).
+fn event_rules(t: &Yaml) -> Vec<(String, Yaml, Yaml)> {
+    let mut rules = Vec::new();
+    for (id, resource) in t["Resources"].as_hash().unwrap() {
+        let props = &resource["Properties"];
+        for (event, e) in props["Events"].as_hash().into_iter().flatten() {
+            if e["Type"].as_str() == Some("EventBridgeRule") {
+                let p = &e["Properties"];
+                rules.push((
+                    format!("{id:?}/{event:?}"),
+                    p["RuleName"].clone(),
+                    p["Pattern"].clone(),
+                ));
+            }
+        }
+        if resource["Type"].as_str() == Some("AWS::Events::Rule") {
+            rules.push((
+                format!("{id:?}"),
+                props["Name"].clone(),
+                props["EventPattern"].clone(),
+            ));
+        }
+    }
+    rules
+}
+
 fn role_actions(t: &Yaml, resource: &str) -> BTreeSet<String> {
     let policies = &t["Resources"][resource]["Properties"]["Policies"];
     policies
@@ -142,26 +168,9 @@ fn every_sample_event_is_an_eventbridge_envelope() {
 #[test]
 fn cordon_names_what_the_tamper_rule_watches() {
     let t = template();
-    let resources = t["Resources"].as_hash().unwrap();
-    let mut names = Vec::new();
-    for (id, resource) in resources {
-        let props = &resource["Properties"];
-        if let Some(events) = props["Events"].as_hash() {
-            for (event, e) in events {
-                if e["Type"].as_str() == Some("EventBridgeRule") {
-                    names.push((
-                        format!("{id:?}/{event:?}"),
-                        e["Properties"]["RuleName"].clone(),
-                    ));
-                }
-            }
-        }
-        if resource["Type"].as_str() == Some("AWS::Events::Rule") {
-            names.push((format!("{id:?}"), props["Name"].clone()));
-        }
-    }
-    assert!(names.len() >= 5, "{names:?}");
-    for (rule, name) in &names {
+    let rules = event_rules(&t);
+    assert!(rules.len() >= 5, "{rules:?}");
+    for (rule, name, _) in &rules {
         assert!(
             name.as_str()
                 .is_some_and(|n| n.starts_with("${AWS::StackName}-")),
@@ -190,5 +199,25 @@ fn cordon_names_what_the_tamper_rule_watches() {
         "IsolateInstanceFunctionRole",
     ] {
         assert!(roles.contains(role), "CORDON_ROLES lacks {role}: {roles}");
+    }
+}
+
+/// Every EventBridge rule accepts only sources AWS publishes: `events:PutEvents` refuses the
+/// `aws.` prefix to callers, so a forged record cannot aim cordon at a principal.
+#[test]
+fn every_rule_accepts_only_aws_sources() {
+    let t = template();
+    for (rule, _, pattern) in &event_rules(&t) {
+        let sources = pattern["source"]
+            .as_vec()
+            .unwrap_or_else(|| panic!("{rule}: no source"));
+        assert!(!sources.is_empty(), "{rule}");
+        for s in sources {
+            let trusted = match s {
+                Yaml::String(s) => s.starts_with(cordon::events::AWS_SOURCE_PREFIX),
+                other => other["prefix"].as_str() == Some(cordon::events::AWS_SOURCE_PREFIX),
+            };
+            assert!(trusted, "{rule} accepts source {s:?}");
+        }
     }
 }

@@ -11,6 +11,8 @@ use crate::ids::InvalidId;
 pub const GUARDDUTY_FINDING: &str = "GuardDuty Finding";
 pub const CLOUDTRAIL_API_CALL: &str = "AWS API Call via CloudTrail";
 pub const CLOUDTRAIL_SIGN_IN: &str = "AWS Console Sign In via CloudTrail";
+/// The prefix EventBridge reserves for events AWS services publish.
+pub const AWS_SOURCE_PREFIX: &str = "aws.";
 
 /// The EventBridge envelope, as `aws_lambda_events` types it; its `detail` is read below.
 pub type Envelope = aws_lambda_events::eventbridge::EventBridgeEvent<Value>;
@@ -30,6 +32,10 @@ pub enum EventError {
         finding: String,
         field: &'static str,
     },
+    /// Only AWS can publish an event whose source begins `aws.`: `events:PutEvents` refuses
+    /// that prefix to everyone else, so any other source may be a forgery aimed at a target.
+    #[error("event source {0:?} is not an AWS service; refusing a possibly forged event")]
+    UntrustedSource(String),
     #[error(transparent)]
     InvalidId(#[from] InvalidId),
 }
@@ -46,6 +52,11 @@ pub enum Event {
 pub fn parse(event: Value) -> Result<(Envelope, Event), EventError> {
     let mut envelope: Envelope =
         serde_json::from_value(event).map_err(EventError::NotAnEnvelope)?;
+    if !envelope.source.starts_with(AWS_SOURCE_PREFIX) {
+        return Err(EventError::UntrustedSource(
+            envelope.source.chars().take(128).collect(),
+        ));
+    }
     let detail = std::mem::take(&mut envelope.detail);
     let malformed = |source| EventError::MalformedDetail {
         detail_type: envelope.detail_type.clone(),
@@ -63,4 +74,25 @@ pub fn parse(event: Value) -> Result<(Envelope, Event), EventError> {
         },
     };
     Ok((envelope, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_aws_sources_are_trusted() {
+        let event = |source: &str| json!({"detail-type": GUARDDUTY_FINDING, "source": source, "detail": {}});
+        for forged in ["custom.guardduty", "awsguardduty", "AWS.guardduty", ""] {
+            assert!(
+                matches!(parse(event(forged)), Err(EventError::UntrustedSource(_))),
+                "{forged}"
+            );
+        }
+        assert!(!matches!(
+            parse(event("aws.guardduty")),
+            Err(EventError::UntrustedSource(_))
+        ));
+    }
 }
