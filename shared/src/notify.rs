@@ -274,6 +274,7 @@ mod tests {
             principal: Principal::User(IamName::parse("alice").unwrap()),
             access_key: Some(AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap()),
             all_keys: false,
+            created: None,
         };
         let m = compose(
             &incident("UnauthorizedAccess:IAMUser/TorIPCaller"),
@@ -297,6 +298,7 @@ mod tests {
             principal: Principal::User(IamName::parse(&"u".repeat(64)).unwrap()),
             access_key: None,
             all_keys: false,
+            created: None,
         };
         let m = compose(
             &incident(&"Very:Long/Type".repeat(10)),

@@ -2,6 +2,7 @@
 //! instance, or why it ignores the event. Pure: no AWS calls, no configuration beyond flags.
 
 use serde::Serialize;
+use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -56,10 +57,65 @@ pub enum Target {
         /// Deactivate every key of the user, whatever DEACTIVATE_ALL_KEYS says.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         all_keys: bool,
+        /// What the call that gave the principal away made for someone else: stopped with it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        created: Option<Created>,
     },
     Instance {
         instance: InstanceId,
     },
+}
+
+/// A credential the caller made for another user. It is the attacker's, whoever it belongs
+/// to, so it is stopped in the same invocation as its maker.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Created {
+    /// `CreateAccessKey` for another user: `responseElements.accessKey` names it.
+    AccessKey { user: IamName, key: AccessKeyId },
+    /// `CreateLoginProfile`/`UpdateLoginProfile` for another user: the attacker knows the password.
+    LoginProfile { user: IamName },
+}
+
+impl Created {
+    /// From a successful call that made a credential for a user other than the caller.
+    fn from_record(record: &Record) -> Result<Option<Self>, EventError> {
+        let missing = |field| EventError::MissingField {
+            finding: format!("{}:{}", record.event_source, record.event_name),
+            field,
+        };
+        let user = || -> Result<IamName, EventError> {
+            let name = record
+                .request_str("userName")
+                .ok_or(missing("requestParameters.userName"))?;
+            Ok(IamName::parse(name)?)
+        };
+        Ok(match record.event_name.as_str() {
+            "CreateAccessKey" => {
+                let key = record
+                    .response_elements
+                    .as_ref()
+                    .and_then(|r| r.pointer("/accessKey/accessKeyId"))
+                    .and_then(Value::as_str)
+                    .ok_or(missing("responseElements.accessKey.accessKeyId"))?;
+                Some(Self::AccessKey {
+                    user: user()?,
+                    key: AccessKeyId::parse(key)?,
+                })
+            }
+            "CreateLoginProfile" | "UpdateLoginProfile" => {
+                Some(Self::LoginProfile { user: user()? })
+            }
+            _ => None,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::AccessKey { user, key } => format!("key {} of user {user}", key.redacted()),
+            Self::LoginProfile { user } => format!("console password of user {user}"),
+        }
+    }
 }
 
 impl Target {
@@ -242,6 +298,7 @@ fn credentials_target(
         principal,
         access_key: key,
         all_keys: false,
+        created: None,
     })
 }
 
@@ -292,6 +349,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
             principal: Principal::User(IamName::parse(user)?),
             access_key: None,
             all_keys: true,
+            created: None,
         }
     } else {
         Target::Credentials {
@@ -302,6 +360,11 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
                 .as_deref()
                 .and_then(|k| AccessKeyId::parse(k).ok()),
             all_keys: false,
+            // Only a rule that names another user's credential, and only if the call succeeded.
+            created: match (rule.id, &record.error_code) {
+                ("persistence-other-user", None) => Created::from_record(record)?,
+                _ => None,
+            },
         }
     };
     let notify = |reason: String| Signal::Notify {

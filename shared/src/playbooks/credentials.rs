@@ -1,6 +1,7 @@
 //! Contain a principal whose credentials leaked: containment first (key, quarantine, sessions,
 //! and for a user every other credential: password, service-specific credentials, SSH keys,
-//! signing certificates; all at once), the tag for people after.
+//! signing certificates; all at once), and beside it whatever credential the principal just made
+//! for another user; the tag for people after.
 
 use time::OffsetDateTime;
 
@@ -8,6 +9,7 @@ use crate::actions::iam::{Iam, IamActions};
 use crate::actions::{skipped, Action, ActionRecord};
 use crate::ids::{AccessKeyId, IncidentId};
 use crate::principal::Principal;
+use crate::signals::Created;
 
 pub struct Options {
     pub dry_run: bool,
@@ -15,20 +17,58 @@ pub struct Options {
     pub quarantine_roles: bool,
 }
 
+pub struct Credentials<'a> {
+    pub principal: &'a Principal,
+    /// The key the finding or call names.
+    pub key: Option<&'a AccessKeyId>,
+    pub created: Option<&'a Created>,
+}
+
 pub async fn contain(
     iam: &IamActions,
-    principal: &Principal,
-    key: Option<&AccessKeyId>,
+    target: Credentials<'_>,
     incident: &IncidentId,
     cutoff: OffsetDateTime,
     opts: &Options,
 ) -> Vec<ActionRecord> {
-    let dry_run = opts.dry_run;
     // Nothing in IAM contains root, and we never guess at other principals.
-    let Some(who) = Iam::of(principal) else {
+    let Some(who) = Iam::of(target.principal) else {
         return Vec::new();
     };
-    let mut records = match who {
+    let (mut records, created) = tokio::join!(
+        contain_principal(iam, who, target.key, cutoff, opts),
+        Box::pin(stop_created(iam, target.created, opts.dry_run)),
+    );
+    records.extend(created);
+    records.push(iam.tag(who, incident, cutoff, opts.dry_run).await);
+    records
+}
+
+/// The other user is the attacker's victim, not the attacker: only the credential made for it
+/// is stopped, even when that user is protected (the password or key is the attacker's now).
+async fn stop_created(
+    iam: &IamActions,
+    created: Option<&Created>,
+    dry_run: bool,
+) -> Vec<ActionRecord> {
+    match created {
+        None => Vec::new(),
+        Some(Created::AccessKey { user, key }) => {
+            iam.deactivate_keys(user, Some(key), false, dry_run).await
+        }
+        Some(Created::LoginProfile { user }) => iam.remove_login_profile(user, dry_run).await,
+    }
+}
+
+async fn contain_principal(
+    iam: &IamActions,
+    who: Iam<'_>,
+    key: Option<&AccessKeyId>,
+    cutoff: OffsetDateTime,
+    opts: &Options,
+) -> Vec<ActionRecord> {
+    let dry_run = opts.dry_run;
+    match who {
         Iam::User(name) => {
             let long_term = key.filter(|k| k.is_long_term());
             let (mut keys, attach, revoke, password, service, ssh, certificates) = tokio::join!(
@@ -74,7 +114,5 @@ pub async fn contain(
             });
             vec![revoke, attach]
         }
-    };
-    records.push(iam.tag(who, incident, cutoff, dry_run).await);
-    records
+    }
 }

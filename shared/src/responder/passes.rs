@@ -61,6 +61,7 @@ impl Responder {
                 principal,
                 access_key,
                 all_keys,
+                created,
             } => {
                 let opts = credentials::Options {
                     dry_run: self.config.dry_run,
@@ -70,8 +71,11 @@ impl Responder {
                 Played::Actions(
                     credentials::contain(
                         &self.iam,
-                        principal,
-                        access_key.as_ref(),
+                        credentials::Credentials {
+                            principal,
+                            key: access_key.as_ref(),
+                            created: created.as_ref(),
+                        },
                         &incident.id,
                         cutoff,
                         &opts,
