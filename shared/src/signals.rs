@@ -71,48 +71,45 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Created {
-    /// `CreateAccessKey` for another user: `responseElements.accessKey` names it.
-    AccessKey { user: IamName, key: AccessKeyId },
+    /// `CreateAccessKey` for another user: `responseElements.accessKey` names the key (a record
+    /// without it still stops the caller, and says the key must be found by a person).
+    AccessKey {
+        user: IamName,
+        key: Option<AccessKeyId>,
+    },
     /// `CreateLoginProfile`/`UpdateLoginProfile` for another user: the attacker knows the password.
     LoginProfile { user: IamName },
 }
 
 impl Created {
-    /// From a successful call that made a credential for a user other than the caller.
-    fn from_record(record: &Record) -> Result<Option<Self>, EventError> {
-        let missing = |field| EventError::MissingField {
-            finding: format!("{}:{}", record.event_source, record.event_name),
-            field,
-        };
-        let user = || -> Result<IamName, EventError> {
-            let name = record
-                .request_str("userName")
-                .ok_or(missing("requestParameters.userName"))?;
-            Ok(IamName::parse(name)?)
-        };
-        Ok(match record.event_name.as_str() {
+    /// From a successful call that made a credential for a user other than the caller. Never an
+    /// error: what cannot be read here must not keep the caller from being contained.
+    fn from_record(record: &Record) -> Option<Self> {
+        let user = IamName::parse(record.request_str("userName")?).ok()?;
+        match record.event_name.as_str() {
             "CreateAccessKey" => {
                 let key = record
                     .response_elements
                     .as_ref()
                     .and_then(|r| r.pointer("/accessKey/accessKeyId"))
                     .and_then(Value::as_str)
-                    .ok_or(missing("responseElements.accessKey.accessKeyId"))?;
-                Some(Self::AccessKey {
-                    user: user()?,
-                    key: AccessKeyId::parse(key)?,
-                })
+                    .and_then(|k| AccessKeyId::parse(k).ok());
+                Some(Self::AccessKey { user, key })
             }
-            "CreateLoginProfile" | "UpdateLoginProfile" => {
-                Some(Self::LoginProfile { user: user()? })
-            }
+            "CreateLoginProfile" | "UpdateLoginProfile" => Some(Self::LoginProfile { user }),
             _ => None,
-        })
+        }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Self::AccessKey { user, key } => format!("key {} of user {user}", key.redacted()),
+            Self::AccessKey {
+                user,
+                key: Some(key),
+            } => {
+                format!("key {} of user {user}", key.redacted())
+            }
+            Self::AccessKey { user, key: None } => format!("a new key of user {user}"),
             Self::LoginProfile { user } => format!("console password of user {user}"),
         }
     }
@@ -120,13 +117,19 @@ impl Created {
 
 impl Target {
     pub fn describe(&self) -> String {
-        match self {
+        let text = match self {
             Self::Credentials {
                 principal,
                 access_key: Some(key),
                 ..
             } => format!("{} (key {})", principal.describe(), key.redacted()),
             _ => self.describe_briefly(),
+        };
+        match self {
+            Self::Credentials {
+                created: Some(c), ..
+            } => format!("{text}, and the {} it made", c.describe()),
+            _ => text,
         }
     }
 
@@ -362,7 +365,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
             all_keys: false,
             // Only a rule that names another user's credential, and only if the call succeeded.
             created: match (rule.id, &record.error_code) {
-                ("persistence-other-user", None) => Created::from_record(record)?,
+                ("persistence-other-user", None) => Created::from_record(record),
                 _ => None,
             },
         }

@@ -5,7 +5,7 @@ use cordon::Function;
 use integration_tests::{event, key_statuses, seed_role, seed_user, unique, Deployment, ACCOUNT};
 use serde_json::{json, Value};
 
-use crate::{deployment, invoke, responder};
+use crate::{deployment, invoke, lambda_invoke, responder};
 
 /// A sample CloudTrail event, made a new incident and signed by `user`'s `key`.
 fn signed_by(file: &str, user: &str, key: &str) -> Value {
@@ -350,4 +350,213 @@ async fn tampering_by_a_protected_principal_only_notifies() {
         key_statuses(&d.clients.iam, &user).await.unwrap()[0].1,
         "Active"
     );
+}
+
+/// A deployment with a caller (one key) and another user (`victim_keys` keys).
+struct Maker {
+    d: Deployment,
+    caller: String,
+    caller_key: String,
+    victim: String,
+    victim_keys: Vec<String>,
+}
+
+async fn maker_and_victim(victim_keys: usize) -> Maker {
+    let d = deployment().await;
+    let caller = unique("mallory");
+    let caller_key = seed_user(&d.clients.iam, &caller, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let victim = unique("victim");
+    let victim_keys = seed_user(&d.clients.iam, &victim, victim_keys)
+        .await
+        .unwrap();
+    Maker {
+        d,
+        caller,
+        caller_key,
+        victim,
+        victim_keys,
+    }
+}
+
+impl Maker {
+    /// `file` signed by the caller, making `made` for the victim (a key, or a login profile).
+    fn event(&self, file: &str, made: Option<&str>) -> Value {
+        let (caller, victim) = (&self.caller, &self.victim);
+        let mut e = signed_by(file, caller, &self.caller_key);
+        e["detail"]["userIdentity"]["arn"] = format!("arn:aws:iam::{ACCOUNT}:user/{caller}").into();
+        e["detail"]["requestParameters"]["userName"] = victim.as_str().into();
+        e["detail"]["responseElements"] = match made {
+            Some(key) => {
+                json!({"accessKey": {"accessKeyId": key, "status": "Active", "userName": victim}})
+            }
+            None => json!({"loginProfile": {"userName": victim, "passwordResetRequired": false}}),
+        };
+        e
+    }
+
+    async fn status(&self, user: &str, key: &str) -> String {
+        let statuses = key_statuses(&self.d.clients.iam, user).await.unwrap();
+        statuses.into_iter().find(|(id, _)| id == key).unwrap().1
+    }
+}
+
+fn record_for<'a>(report: &'a cordon::Report, target: &str) -> &'a cordon::actions::ActionRecord {
+    report
+        .actions
+        .iter()
+        .find(|a| a.target == target)
+        .unwrap_or_else(|| panic!("no action on {target}: {report:#?}"))
+}
+
+/// A backdoor key made for another user, directly or through a CloudFormation stack, is set
+/// Inactive in the same invocation that contains its maker; the user's own other key and its
+/// policies are the victim's and stay as they were.
+#[tokio::test]
+async fn a_backdoor_key_is_stopped_with_its_maker() {
+    for file in [
+        "cloudtrail-create-access-key-other-user.json",
+        "cloudtrail-cfn-forward-access-backdoor-key.json",
+    ] {
+        let m = maker_and_victim(2).await;
+        let (made, own) = (&m.victim_keys[1], &m.victim_keys[0]);
+        let r = responder(&m.d, Function::QuarantineCredentials, &[]).await;
+
+        let report = lambda_invoke(&r, m.event(file, Some(made))).await;
+
+        assert_eq!(
+            report.status,
+            Some(Status::Contained),
+            "{file}: {report:#?}"
+        );
+        assert_eq!(m.status(&m.caller, &m.caller_key).await, "Inactive");
+        assert!(quarantined(&m.d, &m.caller).await, "{file}");
+        assert_eq!(
+            m.status(&m.victim, made).await,
+            "Inactive",
+            "{file}: the key it made"
+        );
+        assert_eq!(
+            m.status(&m.victim, own).await,
+            "Active",
+            "{file}: the victim's own key"
+        );
+        let before = record_for(&report, made).before.clone().unwrap();
+        assert_eq!(before, json!({"user": m.victim, "status": "Active"}));
+        let (attached, inline) = integration_tests::user_policies(&m.d.clients.iam, &m.victim)
+            .await
+            .unwrap();
+        assert!(
+            attached.is_empty() && inline.is_empty(),
+            "{file}: the victim is not quarantined"
+        );
+        let messages = m.d.notifications(crate::moto()).await.unwrap();
+        let body = messages[0]["Message"].as_str().unwrap();
+        assert!(
+            body.contains(&format!("of user {}", m.victim)),
+            "{file}: {body}"
+        );
+    }
+}
+
+/// A console password set for another user (created, or reset) is removed with its maker: the
+/// attacker knows it. The record keeps that it existed.
+#[tokio::test]
+async fn a_password_set_for_another_user_is_removed_with_its_maker() {
+    for name in ["CreateLoginProfile", "UpdateLoginProfile"] {
+        let m = maker_and_victim(1).await;
+        let iam = &m.d.clients.iam;
+        iam.create_login_profile()
+            .user_name(&m.victim)
+            .password("Attacker-Knows-This-1!")
+            .send()
+            .await
+            .unwrap();
+        let mut e = m.event("cloudtrail-create-access-key-other-user.json", None);
+        e["detail"]["eventName"] = name.into();
+
+        let report = lambda_invoke(
+            &responder(&m.d, Function::QuarantineCredentials, &[]).await,
+            e,
+        )
+        .await;
+
+        assert_eq!(
+            report.status,
+            Some(Status::Contained),
+            "{name}: {report:#?}"
+        );
+        assert_eq!(m.status(&m.caller, &m.caller_key).await, "Inactive");
+        let gone = iam.get_login_profile().user_name(&m.victim).send().await;
+        assert!(
+            gone.is_err(),
+            "{name}: the password the caller set is removed"
+        );
+        let removed = record_for(&report, &format!("user/{}", m.victim));
+        assert!(
+            removed.before.as_ref().unwrap()["login_profile"].is_object(),
+            "{removed:#?}"
+        );
+        assert_eq!(m.status(&m.victim, &m.victim_keys[0]).await, "Active");
+    }
+}
+
+/// A protected caller, or a call that failed, changes nothing: not the caller, not what it
+/// made. Both are notified.
+#[tokio::test]
+async fn a_protected_or_failed_maker_leaves_the_key_it_made() {
+    for (failed, protected) in [(false, true), (true, false)] {
+        let m = maker_and_victim(1).await;
+        let arn = format!("arn:aws:iam::{ACCOUNT}:user/{}", m.caller);
+        let extra: &[(&str, &str)] = if protected {
+            &[("PROTECTED_PRINCIPALS", &arn)]
+        } else {
+            &[]
+        };
+        let made = &m.victim_keys[0];
+        let mut e = m.event("cloudtrail-create-access-key-other-user.json", Some(made));
+        if failed {
+            e["detail"]["errorCode"] = "AccessDenied".into();
+        }
+
+        let report = lambda_invoke(
+            &responder(&m.d, Function::QuarantineCredentials, extra).await,
+            e,
+        )
+        .await;
+
+        let want = if protected {
+            Status::Protected
+        } else {
+            Status::NotifyOnly
+        };
+        assert_eq!(report.status, Some(want), "{report:#?}");
+        assert!(report.notified, "{report:#?}");
+        assert_eq!(m.status(&m.caller, &m.caller_key).await, "Active");
+        assert_eq!(m.status(&m.victim, made).await, "Active");
+    }
+}
+
+/// A record that does not name the key it made (trimmed, or an older format) still contains
+/// the caller, and says a person must find the key.
+#[tokio::test]
+async fn a_record_without_the_new_key_still_contains_its_maker() {
+    let m = maker_and_victim(1).await;
+    let mut e = m.event("cloudtrail-create-access-key-other-user.json", None);
+    e["detail"]["eventName"] = "CreateAccessKey".into();
+    e["detail"]["responseElements"] = Value::Null;
+
+    let report = lambda_invoke(
+        &responder(&m.d, Function::QuarantineCredentials, &[]).await,
+        e,
+    )
+    .await;
+
+    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    assert_eq!(m.status(&m.caller, &m.caller_key).await, "Inactive");
+    let unnamed = record_for(&report, &format!("user/{}", m.victim));
+    assert!(format!("{unnamed:?}").contains("check"), "{unnamed:#?}");
+    assert_eq!(m.status(&m.victim, &m.victim_keys[0]).await, "Active");
 }

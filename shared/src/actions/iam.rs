@@ -100,6 +100,14 @@ impl IamActions {
                 .collect(),
             Err(e) => {
                 let target = key.map_or_else(|| user.to_string(), ToString::to_string);
+                if e.is("NoSuchEntity") {
+                    // Its keys went with it: nothing is left to stop.
+                    return vec![skipped(
+                        Action::DeactivateAccessKey,
+                        target,
+                        format!("user {user} no longer exists"),
+                    )];
+                }
                 return vec![read_failed(Action::DeactivateAccessKey, target, &e)];
             }
         };
