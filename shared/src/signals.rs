@@ -340,16 +340,22 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
         count: 1,
         last_seen: None,
     };
-    let target = if rule.id == "aws-quarantined-key" {
-        // AWS quarantined someone: the target is that user, not the caller (often AWS itself).
+    // AWS quarantined someone: the target is that user, not the caller (often AWS itself).
+    let quarantined = if rule.id == "aws-quarantined-key" {
         let user = record
             .request_str("userName")
             .ok_or(EventError::MissingField {
                 finding: event_id.to_owned(),
                 field: "requestParameters.userName",
             })?;
+        Some(Principal::User(IamName::parse(user)?))
+    } else {
+        None
+    };
+    let aws_quarantine = quarantined.is_some();
+    let target = if let Some(principal) = quarantined.clone() {
         Target::Credentials {
-            principal: Principal::User(IamName::parse(user)?),
+            principal,
             access_key: None,
             all_keys: true,
             created: None,
@@ -377,7 +383,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
     };
     // Only a service's own call (`userIdentity.type` AWSService) is passed over; a user or role
     // whose call carries `invokedBy` is that principal acting (`Record::by_aws_service`).
-    if record.by_aws_service() && rule.id != "aws-quarantined-key" {
+    if record.by_aws_service() && !aws_quarantine {
         return Ok(Signal::Ignore {
             incident: Some(incident.clone()),
             reason:
@@ -387,6 +393,14 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
     }
     if rule.response == Response::Notify {
         return Ok(notify(rule.description.to_owned()));
+    }
+    // AWS makes this call itself or as the quarantined user. Anyone else attaching AWS's policy
+    // to a user must not get cordon to take every credential of that user on their word.
+    if aws_quarantine && !record.by_aws_service() && quarantined != Some(rules::caller(record)) {
+        return Ok(notify(format!(
+            "{}, but by {caller_arn}, neither AWS nor the user itself: notify only",
+            rule.description
+        )));
     }
     if let Some(code) = &record.error_code {
         let code: String = code

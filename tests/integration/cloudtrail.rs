@@ -560,3 +560,37 @@ async fn a_record_without_the_new_key_still_contains_its_maker() {
     assert!(format!("{unnamed:?}").contains("check"), "{unnamed:#?}");
     assert_eq!(m.status(&m.victim, &m.victim_keys[0]).await, "Active");
 }
+
+/// AWS's quarantine is finished only when AWS made the call, itself or as the quarantined user.
+/// Anyone else attaching AWS's policy to a user (an attacker aiming cordon at a colleague) is
+/// notified about, and the user keeps its keys.
+#[tokio::test]
+async fn aws_quarantine_by_someone_else_only_notifies() {
+    let d = deployment().await;
+    let iam = &d.clients.iam;
+    let user = unique("alice");
+    seed_user(iam, &user, 1).await.unwrap();
+    let other = unique("mallory");
+    let r = responder(&d, Function::QuarantineCredentials, &[]).await;
+    for (caller, contained) in [(&other, false), (&user, true)] {
+        let mut e = event("cloudtrail-aws-quarantined-key.json").unwrap();
+        e["detail"]["eventID"] = unique("event").into();
+        e["detail"]["requestParameters"]["userName"] = user.clone().into();
+        e["detail"]["userIdentity"] = json!({"type": "IAMUser", "userName": caller,
+            "arn": format!("arn:aws:iam::{ACCOUNT}:user/{caller}"), "accountId": ACCOUNT});
+
+        let report = lambda_invoke(&r, e).await;
+
+        let (want, key) = if contained {
+            (Status::Contained, "Inactive")
+        } else {
+            (Status::NotifyOnly, "Active")
+        };
+        assert_eq!(report.status, Some(want), "by {caller}: {report:#?}");
+        assert_eq!(
+            key_statuses(iam, &user).await.unwrap()[0].1,
+            key,
+            "by {caller}"
+        );
+    }
+}
