@@ -140,6 +140,7 @@ impl Config {
                 AccessKeyId::parse(k).is_ok()
             })?,
             bedrock_allowed: principals("BEDROCK_ALLOWED_PRINCIPALS")?,
+            iam_admins: principals("IAM_ADMIN_PRINCIPALS")?,
             compute_allowed: match get("COMPUTE_ALLOWED_PRINCIPALS") {
                 None => None,
                 Some(_) => Some(principals("COMPUTE_ALLOWED_PRINCIPALS")?),

@@ -45,6 +45,8 @@ pub enum Test {
     PublicBucket,
     /// Bucket replication to another account.
     ReplicatesOutside,
+    /// Bucket replication whose destination names no owner account.
+    ReplicatesUnverified,
     /// A Bedrock call by a principal outside BEDROCK_ALLOWED_PRINCIPALS.
     BedrockByOutsider,
     /// Compute or email created in a region outside ALLOWED_REGIONS or by a principal outside
@@ -171,8 +173,8 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "persistence-trust-outside",
-        description: "A role's trust policy now trusts an account outside ALLOWED_ACCOUNTS",
-        calls: &[(IAM, "UpdateAssumeRolePolicy")],
+        description: "A role now trusts everyone, or an account outside ALLOWED_ACCOUNTS",
+        calls: &[(IAM, "UpdateAssumeRolePolicy"), (IAM, "CreateRole")],
         test: Test::TrustsOutsideAccount,
         severity: 8.0,
         response: Response::Contain,
@@ -208,6 +210,16 @@ pub static RULES: &[Rule] = &[
         test: Test::ReplicatesOutside,
         severity: 8.0,
         response: Response::Contain,
+    },
+    // Cross-account replication does not need `Destination.Account`, and the record does not say
+    // who owns the destination bucket: a person has to look.
+    Rule {
+        id: "replication-unverified",
+        description: "An S3 bucket now replicates to a bucket whose owner the call does not name",
+        calls: &[("s3.amazonaws.com", "PutBucketReplication")],
+        test: Test::ReplicatesUnverified,
+        severity: 6.0,
+        response: Response::Notify,
     },
     Rule {
         id: "llmjacking",
@@ -255,7 +267,14 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "gpu-hijacking",
         description: "GPU or accelerator instances launched outside ALLOWED_REGIONS or by a principal outside COMPUTE_ALLOWED_PRINCIPALS",
-        calls: &[("ec2.amazonaws.com", "RunInstances")],
+        // Launched directly, as a fleet or as Spot capacity; through a launch template the type
+        // is in the answer (`instancesSet`, `fleetInstanceSet`), not the request.
+        calls: &[
+            (EC2, "RunInstances"),
+            (EC2, "CreateFleet"),
+            (EC2, "RequestSpotInstances"),
+            (EC2, "RequestSpotFleet"),
+        ],
         test: Test::GpuOutsideAllowed,
         severity: 7.0,
         response: Response::Contain,
@@ -355,6 +374,9 @@ pub struct RuleSettings {
     pub allowed_regions: Vec<String>,
     pub canary_keys: Vec<String>,
     pub bedrock_allowed: PrincipalPatterns,
+    /// Automation whose routine IAM work (`persistence-other-user`, `persistence-admin-user`)
+    /// is not an incident.
+    pub iam_admins: PrincipalPatterns,
     /// `None`: the principal check of the compute rules is off.
     pub compute_allowed: Option<PrincipalPatterns>,
     /// cordon's own function roles and its deployer: their calls never trip `cordon-tampered`
@@ -441,21 +463,32 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
             .access_key_id
             .as_deref()
             .is_some_and(|k| s.canary_keys.iter().any(|c| c == k)),
-        Test::DropsManagementEvents => r
-            .request("eventSelectors")
-            .and_then(Value::as_array)
-            .is_some_and(|sel| {
-                sel.iter().any(|e| {
-                    e.get("includeManagementEvents") == Some(&Value::Bool(false))
-                        || e.get("readWriteType").and_then(Value::as_str) == Some("ReadOnly")
-                })
-            }),
+        Test::DropsManagementEvents => {
+            let basic = r
+                .request("eventSelectors")
+                .and_then(Value::as_array)
+                .is_some_and(|sel| {
+                    sel.iter().any(|e| {
+                        e.get("includeManagementEvents") == Some(&Value::Bool(false))
+                            || e.get("readWriteType").and_then(Value::as_str) == Some("ReadOnly")
+                    })
+                });
+            // Advanced selectors log management writes only if one selects them.
+            let advanced = r
+                .request("advancedEventSelectors")
+                .and_then(Value::as_array)
+                .is_some_and(|sel| !sel.iter().any(logs_management_writes));
+            basic || advanced
+        }
         Test::DetectorDisabled => r.request("enable") == Some(&Value::Bool(false)),
-        Test::OtherUsersCredentials => match (r.request_str("userName"), caller(r)) {
-            (None, _) => false,
-            (Some(target), Principal::User(me)) => target != me.as_str(),
-            (Some(_), _) => true,
-        },
+        Test::OtherUsersCredentials => {
+            let other = match (r.request_str("userName"), caller(r)) {
+                (None, _) => false,
+                (Some(target), Principal::User(me)) => target != me.as_str(),
+                (Some(_), _) => true,
+            };
+            other && !caller_in(&s.iam_admins, r)
+        }
         Test::AdminGrantByLongTermKey => {
             let long_term = r
                 .user_identity
@@ -466,11 +499,12 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
                 == Some("arn:aws:iam::aws:policy/AdministratorAccess")
                 || r.request_str("policyDocument")
                     .is_some_and(grants_everything);
-            long_term && admin
+            long_term && admin && !caller_in(&s.iam_admins, r)
         }
         Test::TrustsOutsideAccount => r
             .request_str("policyDocument")
-            .is_some_and(|doc| accounts_in(doc).any(|a| !trusted(a, r, s))),
+            .or_else(|| r.request_str("assumeRolePolicyDocument"))
+            .is_some_and(|doc| accounts_in(doc).any(|a| !trusted(a, r, s)) || grants_public(doc)),
         Test::SharedOutside => {
             let added = [
                 "createVolumePermission.add.items",
@@ -510,25 +544,24 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
             });
             policy_public || acl_public
         }
-        Test::ReplicatesOutside => r.request_parameters.as_ref().is_some_and(|p| {
-            let text = p.to_string();
-            let outside = find_values(&text, "\"Account\":\"").any(|a| !trusted(a, r, s));
-            outside
-        }),
-        Test::BedrockByOutsider => {
-            let account = r
-                .account()
-                .and_then(|a| crate::ids::AccountId::parse(a).ok());
-            s.bedrock_allowed
-                .matching(account.as_ref(), &caller(r))
-                .is_none()
-        }
+        Test::ReplicatesOutside => replication_destinations(r)
+            .iter()
+            .filter_map(|d| d.get("Account").and_then(Value::as_str))
+            .any(|a| !trusted(a, r, s)),
+        Test::ReplicatesUnverified => replication_destinations(r)
+            .iter()
+            .any(|d| d.get("Account").is_none()),
+        Test::BedrockByOutsider => !caller_in(&s.bedrock_allowed, r),
         Test::ComputeOutsideAllowed => compute_outside(r, s),
         Test::GpuOutsideAllowed => {
-            let gpu = r
-                .request("instanceType")
-                .and_then(Value::as_str)
-                .is_some_and(is_gpu_type);
+            let bodies = [&r.request_parameters, &r.response_elements];
+            let gpu = bodies.iter().filter_map(|b| b.as_ref()).any(|body| {
+                let text = body.to_string();
+                let gpu = find_values(&text, "\"instanceType\":\"")
+                    .chain(find_values(&text, "\"InstanceType\":\""))
+                    .any(is_gpu_type);
+                gpu
+            });
             gpu && compute_outside(r, s)
         }
         Test::RootCaller => r.user_identity.kind.as_deref() == Some("Root"),
@@ -704,12 +737,10 @@ fn compute_outside(r: &Record, s: &RuleSettings) -> bool {
         && r.aws_region
             .as_deref()
             .is_some_and(|reg| !s.allowed_regions.iter().any(|a| a == reg));
-    let principal_outside = s.compute_allowed.as_ref().is_some_and(|allowed| {
-        let account = r
-            .account()
-            .and_then(|a| crate::ids::AccountId::parse(a).ok());
-        allowed.matching(account.as_ref(), &caller(r)).is_none()
-    });
+    let principal_outside = s
+        .compute_allowed
+        .as_ref()
+        .is_some_and(|allowed| !caller_in(allowed, r));
     region_outside || principal_outside
 }
 
@@ -724,6 +755,14 @@ fn is_gpu_type(t: &str) -> bool {
         letters.as_str(),
         "p" | "g" | "gr" | "inf" | "trn" | "dl" | "vt"
     )
+}
+
+/// Whether the record's caller, in the record's account, matches one of `patterns`.
+fn caller_in(patterns: &PrincipalPatterns, r: &Record) -> bool {
+    let account = r
+        .account()
+        .and_then(|a| crate::ids::AccountId::parse(a).ok());
+    patterns.matching(account.as_ref(), &caller(r)).is_some()
 }
 
 fn trusted(account: &str, r: &Record, s: &RuleSettings) -> bool {
@@ -765,6 +804,7 @@ fn grants_everything(doc: &str) -> bool {
     everything
 }
 
+/// An `Allow` to `*` (or `"AWS": "*"`) that no condition narrows to known callers.
 fn grants_public(doc: &str) -> bool {
     let Ok(v) = serde_json::from_str::<Value>(doc) else {
         return false;
@@ -777,9 +817,83 @@ fn grants_public(doc: &str) -> bool {
                 .is_some_and(|a| strings(Some(a)).any(|x| x == "*"));
         st.get("Effect").and_then(Value::as_str) == Some("Allow")
             && everyone
-            && st.get("Condition").is_none()
+            && !narrows_callers(st.get("Condition"))
     });
     public
+}
+
+/// Condition keys that say who may call; any other condition (`aws:SecureTransport`,
+/// `s3:x-amz-acl`, a date) leaves a `*` principal open to everyone.
+const CALLER_KEYS: &[&str] = &[
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:userid",
+    "aws:username",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:sourceowner",
+    "aws:sourceip",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+];
+
+/// A positive test (not `…Not…`, not `…IfExists`, which passes when the key is absent) of a
+/// caller key.
+fn narrows_callers(condition: Option<&Value>) -> bool {
+    condition
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(op, _)| !op.contains("Not") && !op.ends_with("IfExists") && *op != "Null")
+        .filter_map(|(_, keys)| keys.as_object())
+        .flat_map(|keys| keys.keys())
+        .any(|key| CALLER_KEYS.contains(&key.to_ascii_lowercase().as_str()))
+}
+
+/// Every `Destination` in a PutBucketReplication request, whatever the nesting (CloudTrail
+/// renders one rule as an object, several as an array).
+fn replication_destinations(r: &Record) -> Vec<&Value> {
+    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(o) => {
+                for (k, child) in o {
+                    if k == "Destination" && child.is_object() {
+                        out.push(child);
+                    } else {
+                        walk(child, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|child| walk(child, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(p) = &r.request_parameters {
+        walk(p, &mut out);
+    }
+    out
+}
+
+/// An advanced event selector that keeps management write events: it selects category
+/// `Management` and does not restrict it to read-only calls.
+fn logs_management_writes(selector: &Value) -> bool {
+    let fields: Vec<&Value> = selector
+        .get("fieldSelectors")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().collect())
+        .unwrap_or_default();
+    let equals = |field: &str, value: &str| {
+        fields.iter().any(|f| {
+            f.get("field").and_then(Value::as_str) == Some(field)
+                && strings(f.get("equals")).any(|v| v.eq_ignore_ascii_case(value))
+        })
+    };
+    equals("eventCategory", "Management") && !equals("readOnly", "true")
 }
 
 fn statements(v: &Value) -> impl Iterator<Item = &Value> {
@@ -1560,5 +1674,174 @@ mod tests {
             caller(&role),
             Principal::Role(IamName::parse("test-role").unwrap())
         );
+    }
+
+    /// Issue 14 item 12: each way around a rule that an attacker could take, and the routine IAM
+    /// work of automation that is not an incident.
+    #[test]
+    fn attackers_cannot_step_around_the_rules() {
+        // A public bucket policy stays public under a condition that does not say who calls.
+        let bucket = |condition: Value| {
+            record(
+                "s3.amazonaws.com",
+                "PutBucketPolicy",
+                json!({"bucketName": "b", "bucketPolicy": {"Statement": [{"Effect": "Allow",
+                    "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+                    "Condition": condition}]}}),
+            )
+        };
+        let public = Some("exfiltration-public-bucket");
+        assert_eq!(
+            hit(
+                &bucket(json!({"Bool": {"aws:SecureTransport": "true"}})),
+                &none()
+            ),
+            public
+        );
+        assert_eq!(
+            hit(
+                &bucket(json!({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}})),
+                &none()
+            ),
+            public
+        );
+        assert_eq!(
+            hit(
+                &bucket(json!({"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}})),
+                &none()
+            ),
+            public
+        );
+        assert_eq!(
+            hit(
+                &bucket(json!({"StringEquals": {"aws:SourceVpce": "vpce-1"}})),
+                &none()
+            ),
+            None
+        );
+        assert_eq!(
+            hit(
+                &bucket(json!({"StringEquals": {"aws:PrincipalOrgID": "o-abc"}})),
+                &none()
+            ),
+            None
+        );
+
+        // A trust policy that trusts everyone, on an existing role or a new one.
+        let trust = |principal: Value| {
+            json!({"Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]})
+                .to_string()
+        };
+        for principal in [json!("*"), json!({"AWS": "*"}), json!({"AWS": ["*"]})] {
+            let update = record(
+                IAM,
+                "UpdateAssumeRolePolicy",
+                json!({"roleName": "r", "policyDocument": trust(principal.clone())}),
+            );
+            assert_eq!(
+                hit(&update, &none()),
+                Some("persistence-trust-outside"),
+                "{principal}"
+            );
+            let create = record(
+                IAM,
+                "CreateRole",
+                json!({"roleName": "r", "assumeRolePolicyDocument": trust(principal.clone())}),
+            );
+            assert_eq!(
+                hit(&create, &none()),
+                Some("persistence-trust-outside"),
+                "{principal}"
+            );
+        }
+        let outside = record(
+            IAM,
+            "CreateRole",
+            json!({"roleName": "r", "assumeRolePolicyDocument": trust(json!({"AWS": "arn:aws:iam::999988887777:root"}))}),
+        );
+        assert_eq!(hit(&outside, &none()), Some("persistence-trust-outside"));
+        let service = record(
+            IAM,
+            "CreateRole",
+            json!({"roleName": "r", "assumeRolePolicyDocument": trust(json!({"Service": "lambda.amazonaws.com"}))}),
+        );
+        assert_eq!(hit(&service, &none()), None);
+
+        // Replication: outside by Account; without Account the owner is unknown (notify).
+        let replicate = |destination: Value| {
+            record(
+                "s3.amazonaws.com",
+                "PutBucketReplication",
+                json!({"bucketName": "b", "ReplicationConfiguration": {"Role": "arn:aws:iam::111122223333:role/r",
+                    "Rule": {"ID": "x", "Status": "Enabled", "Destination": destination}}}),
+            )
+        };
+        let named = replicate(json!({"Bucket": "arn:aws:s3:::theirs", "Account": "999988887777"}));
+        assert_eq!(hit(&named, &none()), Some("exfiltration-replication"));
+        let unnamed = replicate(json!({"Bucket": "arn:aws:s3:::theirs"}));
+        assert_eq!(hit(&unnamed, &none()), Some("replication-unverified"));
+        let ours = replicate(json!({"Bucket": "arn:aws:s3:::ours", "Account": ACCT}));
+        assert_eq!(hit(&ours, &none()), None);
+
+        // Advanced event selectors that keep no management writes.
+        let selectors = |fields: Value| {
+            record(
+                "cloudtrail.amazonaws.com",
+                "PutEventSelectors",
+                json!({"trailName": "t", "advancedEventSelectors": [{"name": "s", "fieldSelectors": fields}]}),
+            )
+        };
+        let data_only = selectors(json!([{"field": "eventCategory", "equals": ["Data"]},
+            {"field": "resources.type", "equals": ["AWS::S3::Object"]}]));
+        assert_eq!(hit(&data_only, &none()), Some("logging-narrowed"));
+        let reads_only = selectors(json!([{"field": "eventCategory", "equals": ["Management"]},
+            {"field": "readOnly", "equals": ["true"]}]));
+        assert_eq!(hit(&reads_only, &none()), Some("logging-narrowed"));
+        let management = selectors(json!([{"field": "eventCategory", "equals": ["Management"]}]));
+        assert_eq!(hit(&management, &none()), None);
+
+        // GPU capacity however it is asked for.
+        let regions = RuleSettings {
+            allowed_regions: vec!["eu-west-1".into()],
+            ..none()
+        };
+        let fleet = record(
+            EC2,
+            "CreateFleet",
+            json!({"CreateFleetRequest": {"LaunchTemplateConfigs": {"Overrides": [{"InstanceType": "p4d.24xlarge"}]}}}),
+        );
+        assert_eq!(hit(&fleet, &regions), Some("gpu-hijacking"));
+        let spot = record(
+            EC2,
+            "RequestSpotInstances",
+            json!({"launchSpecification": {"instanceType": "g5.12xlarge"}}),
+        );
+        assert_eq!(hit(&spot, &regions), Some("gpu-hijacking"));
+        let mut template = record(
+            EC2,
+            "RunInstances",
+            json!({"launchTemplate": {"launchTemplateId": "lt-1"}}),
+        );
+        template.response_elements =
+            Some(json!({"instancesSet": {"items": [{"instanceType": "trn1.32xlarge"}]}}));
+        assert_eq!(hit(&template, &regions), Some("gpu-hijacking"));
+
+        // Routine IAM work by automation listed in IAM_ADMIN_PRINCIPALS.
+        let key_for_other = record(IAM, "CreateAccessKey", json!({"userName": "deploy-bot"}));
+        let admin_grant = record(
+            IAM,
+            "AttachUserPolicy",
+            json!({"userName": "b", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        );
+        let ci = RuleSettings {
+            iam_admins: PrincipalPatterns::parse(&format!("arn:aws:iam::{ACCT}:user/mallory"))
+                .unwrap(),
+            ..none()
+        };
+        assert_eq!(hit(&key_for_other, &none()), Some("persistence-other-user"));
+        assert_eq!(hit(&key_for_other, &ci), None);
+        assert_eq!(hit(&admin_grant, &ci), None);
+        // Not an exemption from the rules that are never routine.
+        assert_eq!(hit(&outside, &ci), Some("persistence-trust-outside"));
     }
 }
