@@ -594,3 +594,10 @@ async fn aws_quarantine_by_someone_else_only_notifies() {
         );
     }
 }
+
+/// A new role that trusts everyone (the condition says nothing about who calls) contains its
+/// creator: a door from outside the account.
+#[tokio::test]
+async fn a_role_trusting_everyone_contains_its_creator() {
+    contains_the_caller("cloudtrail-create-role-trusts-everyone.json").await;
+}
