@@ -17,6 +17,8 @@ pub struct Config {
     pub deactivate_all_keys: bool,
     pub quarantine_roles: bool,
     pub respond_to_sample_findings: bool,
+    /// GuardDuty findings below this severity are recorded as ignored.
+    pub min_severity: f64,
     pub stop_instance: bool,
     /// How long a claim on an incident holds before a retry may take it over.
     pub lease_seconds: u64,
@@ -77,6 +79,18 @@ impl Config {
             }),
         };
         let lease_seconds = number("LEASE_SECONDS", 300)?;
+        let min_severity = match get("MIN_SEVERITY") {
+            None => 4.0,
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| (0.0..=10.0).contains(s))
+                .ok_or_else(|| ConfigError::BadValue {
+                    name: "MIN_SEVERITY",
+                    value: v.to_owned(),
+                    expected: "a GuardDuty severity from 0 to 10",
+                })?,
+        };
         let rate_limit = u32::try_from(number("RATE_LIMIT", 10)?).unwrap_or(u32::MAX);
         let rate_window_seconds = number("RATE_WINDOW_SECONDS", 600)?.max(1);
         let list = |name: &str| -> Vec<String> {
@@ -172,6 +186,7 @@ impl Config {
             deactivate_all_keys: flag("DEACTIVATE_ALL_KEYS")?,
             quarantine_roles: flag("QUARANTINE_ROLES")?,
             respond_to_sample_findings: flag("RESPOND_TO_SAMPLE_FINDINGS")?,
+            min_severity,
             stop_instance: flag("STOP_INSTANCE")?,
             lease_seconds,
             rate_limit,

@@ -274,6 +274,21 @@ fn from_finding(
             }
         }
     };
+    // Root is only ever told about, and GuardDuty rates its use Low: the floor is for what
+    // cordon would change.
+    let root = matches!(
+        &target,
+        Target::Credentials {
+            principal: Principal::Root,
+            ..
+        }
+    );
+    if incident.severity < config.min_severity && !root {
+        return ignore(format!(
+            "severity {} is below MIN_SEVERITY {}",
+            incident.severity, config.min_severity
+        ));
+    }
     Ok(Signal::Respond { incident, target })
 }
 
@@ -402,7 +417,10 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
             rule.description
         )));
     }
-    if let Some(code) = &record.error_code {
+    // A canary key has no business making any call: one that failed still proves the key is
+    // in someone's hands.
+    let canary = rule.id == "canary-key-used";
+    if let Some(code) = record.error_code.as_ref().filter(|_| !canary) {
         let code: String = code
             .chars()
             .filter(char::is_ascii_alphanumeric)

@@ -141,25 +141,37 @@ async fn bedrock_by_an_assumed_role_revokes_its_sessions() {
     assert!(integration_tests::sessions_revoked(&d.clients.iam, &role).await);
 }
 
+/// A canary key's call contains its user, even a failed one (a canary should have no
+/// permissions): that call still proves the key is in someone's hands.
 #[tokio::test]
 async fn canary_key_contains_its_user() {
-    let d = deployment().await;
-    let user = unique("canary");
-    let keys = seed_user(&d.clients.iam, &user, 1).await.unwrap();
-    let r = responder(
-        &d,
-        Function::QuarantineCredentials,
-        &[("CANARY_ACCESS_KEYS", &keys[0])],
-    )
-    .await;
-    let report = invoke(&r, signed_by("cloudtrail-canary-key.json", &user, &keys[0]))
-        .await
-        .expect("contained");
-    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
-    assert_eq!(
-        key_statuses(&d.clients.iam, &user).await.unwrap()[0].1,
-        "Inactive"
-    );
+    for failed in [false, true] {
+        let d = deployment().await;
+        let user = unique("canary");
+        let keys = seed_user(&d.clients.iam, &user, 1).await.unwrap();
+        let r = responder(
+            &d,
+            Function::QuarantineCredentials,
+            &[("CANARY_ACCESS_KEYS", &keys[0])],
+        )
+        .await;
+        let mut e = signed_by("cloudtrail-canary-key.json", &user, &keys[0]);
+        assert_eq!(
+            e["detail"]["readOnly"], true,
+            "GetCallerIdentity is read-only"
+        );
+        if failed {
+            e["detail"]["errorCode"] = "AccessDenied".into();
+        }
+
+        let report = lambda_invoke(&r, e).await;
+
+        assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+        assert_eq!(
+            key_statuses(&d.clients.iam, &user).await.unwrap()[0].1,
+            "Inactive"
+        );
+    }
 }
 
 /// `event`, a new incident, made by a session of `role` (an assumed role in the emulator's

@@ -7,7 +7,7 @@ use integration_tests::seed::seed_workload as seed;
 use integration_tests::{event, snapshotted_volumes, unique, Deployment};
 use serde_json::Value;
 
-use crate::{deployment, invoke, responder};
+use crate::{deployment, invoke, invoke_undelivered, responder};
 
 fn finding(instance: &str) -> (String, Value) {
     let mut e = event("guardduty-ec2.json").unwrap();
@@ -295,7 +295,7 @@ async fn credential_exfiltration_finding_isolates_the_source_instance() {
 async fn access_key_findings_are_not_for_this_function() {
     let d = deployment().await;
     let r = responder(&d, Function::IsolateInstance, &[]).await;
-    let report = invoke(&r, event("guardduty-iam-user.json").unwrap())
+    let report = invoke_undelivered(&r, event("guardduty-iam-user.json").unwrap())
         .await
         .expect("ignored");
     assert_eq!(report.status, Some(Status::Ignored));

@@ -95,6 +95,14 @@ impl Responder {
         })
     }
 
+    pub fn function(&self) -> Function {
+        self.function
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub async fn handle(&self, event: Value, request_id: &str) -> Result<Report, ResponseError> {
         self.handle_until(event, request_id, None).await
     }
