@@ -239,7 +239,11 @@ fn from_finding(
     };
     let target = match function {
         Function::QuarantineCredentials => {
-            if finding.resource_type() != "AccessKey" {
+            // S3 Protection findings (`Exfiltration:S3/MaliciousIPCaller`) name the bucket as
+            // the resource and the key that reached it in `accessKeyDetails`.
+            let s3_by_key = finding.resource_type() == "S3Bucket"
+                && finding.resource.access_key_details.is_some();
+            if finding.resource_type() != "AccessKey" && !s3_by_key {
                 return ignore(format!(
                     "resource type {:?} is not an access key",
                     finding.resource_type()
@@ -269,9 +273,19 @@ fn from_finding(
                 .as_ref()
                 .and_then(|d| d.instance_id.as_deref())
                 .ok_or_else(|| missing("resource.instanceDetails.instanceId"))?;
-            Target::Instance {
+            let target = Target::Instance {
                 instance: InstanceId::parse(id)?,
+            };
+            // Probed or scanned from outside: the instance is the victim. (A stolen-credential
+            // finding's resource is the key, whatever its role says.)
+            if finding.resource_is_target() && !credential_theft {
+                return Ok(Signal::Notify {
+                    incident,
+                    target,
+                    reason: "the instance is the target of this activity, not its actor: it is not isolated".to_owned(),
+                });
             }
+            target
         }
     };
     // Root is only ever told about, and GuardDuty rates its use Low: the floor is for what

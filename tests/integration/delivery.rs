@@ -79,8 +79,9 @@ fn every_sample_event_reaches_its_function_and_a_forgery_none() {
     assert!(seen.len() >= 25, "{seen:?}");
 }
 
-/// Every third-party GuardDuty finding that names an access key reaches quarantine-credentials,
-/// every one that names an instance reaches isolate-instance.
+/// Every third-party GuardDuty finding that names an access key (or a bucket, which S3
+/// Protection findings reach with a key) reaches quarantine-credentials, every one that names an
+/// instance reaches isolate-instance.
 #[test]
 fn corpus_findings_reach_the_function_for_their_resource() {
     let rules = template_rules();
@@ -92,7 +93,7 @@ fn corpus_findings_reach_the_function_for_their_resource() {
                          "time": "2026-11-22T20:00:00Z", "resources": [], "detail": doc});
         }
         let want: Vec<&str> = match doc["detail"]["resource"]["resourceType"].as_str() {
-            Some("AccessKey") => vec![QUARANTINE],
+            Some("AccessKey" | "S3Bucket") => vec![QUARANTINE],
             Some("Instance") => vec![ISOLATE],
             _ => vec![],
         };

@@ -3,6 +3,7 @@
 
 mod cloudtrail;
 mod corpus;
+mod coverage;
 mod credentials;
 mod delivery;
 mod instance;
