@@ -432,19 +432,36 @@ pub fn caller(r: &Record) -> Principal {
         n.and_then(|n| IamName::parse(n).ok())
             .map_or_else(|| Principal::unsupported("unnamed"), f)
     };
+    let issuer = id
+        .session_context
+        .as_ref()
+        .and_then(|c| c.session_issuer.as_ref());
     match id.kind.as_deref().unwrap_or("") {
         "IAMUser" => named(id.user_name.as_deref(), Principal::User),
-        "AssumedRole" => named(
-            id.session_context
-                .as_ref()
-                .and_then(|c| c.session_issuer.as_ref())
-                .and_then(|i| i.user_name.as_deref()),
-            Principal::Role,
-        ),
+        // IAM Identity Center's roles: IAM reserves their path, and only Identity Center may
+        // write them, so a person must act there.
+        "AssumedRole"
+            if issuer
+                .and_then(|i| i.arn.as_deref())
+                .is_some_and(|a| a.contains(IDENTITY_CENTER_ROLE_PATH)) =>
+        {
+            Principal::unsupported(IDENTITY_CENTER)
+        }
+        "AssumedRole" => named(issuer.and_then(|i| i.user_name.as_deref()), Principal::Role),
+        // GetFederationToken: the session carries its parent user's policies, so a deny on
+        // the user, and its session cutoff, reach it.
+        "FederatedUser" if issuer.and_then(|i| i.kind.as_deref()) == Some("IAMUser") => {
+            named(issuer.and_then(|i| i.user_name.as_deref()), Principal::User)
+        }
         "Root" => Principal::Root,
         other => Principal::unsupported(other),
     }
 }
+
+/// `arn:aws:iam::<account>:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_<set>_<id>`.
+const IDENTITY_CENTER_ROLE_PATH: &str = ":role/aws-reserved/sso.amazonaws.com/";
+/// The principal kind an Identity Center session is reported as.
+pub const IDENTITY_CENTER: &str = "IdentityCenter";
 
 fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
     match t {
@@ -1673,6 +1690,37 @@ mod tests {
         assert_eq!(
             caller(&role),
             Principal::Role(IamName::parse("test-role").unwrap())
+        );
+        let identity = |id: Value| -> Record {
+            serde_json::from_value(
+                json!({"eventID": "e", "eventSource": "s", "eventName": "n", "userIdentity": id}),
+            )
+            .unwrap()
+        };
+        // GetFederationToken's session: its parent user.
+        let federated = identity(json!({"type": "FederatedUser",
+            "principalId": "111122223333:partner", "sessionContext": {"sessionIssuer":
+            {"type": "IAMUser", "userName": "build", "arn": "arn:aws:iam::111122223333:user/build"}}}));
+        assert_eq!(
+            caller(&federated),
+            Principal::User(IamName::parse("build").unwrap())
+        );
+        // Identity Center's roles, by their reserved path only: a look-alike name is a role.
+        let sso = |arn: &str| {
+            identity(
+                json!({"type": "AssumedRole", "sessionContext": {"sessionIssuer":
+                {"type": "Role", "userName": "AWSReservedSSO_Admin_0123", "arn": arn}}}),
+            )
+        };
+        assert_eq!(
+            caller(&sso("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123")),
+            Principal::unsupported(IDENTITY_CENTER)
+        );
+        assert_eq!(
+            caller(&sso(
+                "arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123"
+            )),
+            Principal::Role(IamName::parse("AWSReservedSSO_Admin_0123").unwrap())
         );
     }
 

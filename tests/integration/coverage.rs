@@ -81,3 +81,69 @@ async fn a_probed_instance_is_notified_not_isolated() {
         "nothing snapshotted"
     );
 }
+
+/// A call by a `GetFederationToken` session contains the IAM user it came from: the deny and
+/// the session cutoff on the user reach its federation sessions.
+#[tokio::test]
+async fn a_federated_users_call_contains_its_parent_user() {
+    let d = deployment().await;
+    let parent = unique("build");
+    seed_user(&d.clients.iam, &parent, 1).await.unwrap();
+    let mut e = event("cloudtrail-stop-logging.json").unwrap();
+    e["detail"]["eventID"] = unique("event").into();
+    e["detail"]["userIdentity"] = json!({"type": "FederatedUser",
+        "principalId": format!("{ACCOUNT}:partner"),
+        "arn": format!("arn:aws:sts::{ACCOUNT}:federated-user/partner"),
+        "accountId": ACCOUNT, "accessKeyId": "ASIAEXAMPLEFEDERATE1",
+        "sessionContext": {"sessionIssuer": {"type": "IAMUser", "principalId": "AIDAEXAMPLEBUILD0001",
+            "arn": format!("arn:aws:iam::{ACCOUNT}:user/{parent}"), "accountId": ACCOUNT,
+            "userName": parent}}});
+    let r = responder(&d, Function::QuarantineCredentials, &[]).await;
+
+    let report = lambda_invoke(&r, e).await;
+
+    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    let (attached, inline) = integration_tests::user_policies(&d.clients.iam, &parent)
+        .await
+        .unwrap();
+    assert!(
+        attached
+            .iter()
+            .any(|p| p == cordon::policy::QUARANTINE_POLICY_NAME),
+        "{attached:?}"
+    );
+    assert!(
+        inline.iter().any(|p| p == "AWSRevokeOlderSessions"),
+        "{inline:?}"
+    );
+}
+
+/// An IAM Identity Center session: only Identity Center can change its role, so cordon changes
+/// nothing and tells a person what to do there.
+#[tokio::test]
+async fn an_identity_center_session_is_notified_with_the_steps() {
+    let d = deployment().await;
+    let mut e = event("cloudtrail-stop-logging.json").unwrap();
+    e["detail"]["eventID"] = unique("event").into();
+    let role = "AWSReservedSSO_AdministratorAccess_0123456789abcdef";
+    e["detail"]["userIdentity"] = json!({"type": "AssumedRole",
+        "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/alice@example.com"),
+        "accountId": ACCOUNT, "accessKeyId": "ASIAEXAMPLESSOSESS01",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role, "accountId": ACCOUNT,
+            "arn": format!("arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/{role}")}}});
+    let r = responder(&d, Function::QuarantineCredentials, &[]).await;
+
+    let report = lambda_invoke(&r, e).await;
+
+    assert_eq!(report.status, Some(Status::Unsupported), "{report:#?}");
+    assert!(report.actions.is_empty());
+    assert!(report.notified);
+    let body = d.notifications(moto()).await.unwrap()[0]["Message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        body.contains("Identity Center") && body.contains("revoke"),
+        "{body}"
+    );
+}

@@ -3,6 +3,7 @@
 
 use crate::ledger::Status;
 use crate::principal::Principal;
+use crate::rules;
 use crate::signals::{Incident, Target};
 
 use super::Responder;
@@ -38,6 +39,10 @@ impl Responder {
             Principal::Root => Some((
                 Status::NotifyOnly,
                 "root credentials cannot be contained by IAM policy; a person must act".to_owned(),
+            )),
+            Principal::Unsupported(kind) if kind == rules::IDENTITY_CENTER => Some((
+                Status::Unsupported,
+                "an IAM Identity Center session: only Identity Center can change its role. In Identity Center, revoke the user's active sessions, disable the user (or remove the permission set's account assignment), then review what it did; nothing was changed here".to_owned(),
             )),
             Principal::Unsupported(kind) => Some((
                 Status::Unsupported,
