@@ -20,6 +20,7 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
 }
 
 impl Clients {
@@ -68,6 +69,7 @@ impl Clients {
             ec2: client!(aws_sdk_ec2),
             autoscaling: client!(aws_sdk_autoscaling),
             elbv2: client!(aws_sdk_elasticloadbalancingv2),
+            cloudtrail: client!(aws_sdk_cloudtrail),
         }
     }
 }

@@ -27,6 +27,16 @@ pub struct Config {
     pub rate_window_seconds: u64,
     pub rules: RuleSettings,
     pub trust_store: TrustStore,
+    pub trace: TraceSettings,
+}
+
+/// trace-credentials: how far back and how deep it follows a credential.
+#[derive(Debug, Clone)]
+pub struct TraceSettings {
+    /// LookupEvents keeps 90 days: more is not there to read.
+    pub days: u64,
+    /// How many hops of minted credentials are followed from the first key.
+    pub depth: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,9 +186,14 @@ impl Config {
         if let Some(d) = deployer {
             protected.add(d);
         }
+        let trace = TraceSettings {
+            days: number("TRACE_DAYS", 90)?.clamp(1, 90),
+            depth: u32::try_from(number("TRACE_DEPTH", 3)?.min(10)).unwrap_or(10),
+        };
         Ok(Self {
             rules,
             trust_store,
+            trace,
             protected,
             alert_topic_arn: required("ALERT_TOPIC_ARN")?,
             ledger_table: required("LEDGER_TABLE")?,

@@ -19,6 +19,7 @@ pub mod responder;
 pub mod rules;
 pub mod signals;
 pub mod telemetry;
+pub mod trace;
 
 pub use responder::{Report, Responder, ResponseError};
 pub use signals::Function;

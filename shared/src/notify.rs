@@ -151,6 +151,21 @@ pub fn compose(
     }
 }
 
+/// `message` as another function sends it: its subject says which ("[cordon trace] ..."),
+/// still under SNS's limit, and an attribute subscribers can filter on.
+pub fn labelled(message: &Message, label: &'static str) -> Message {
+    let subject = message
+        .subject
+        .replacen("[cordon]", &format!("[cordon {label}]"), 1);
+    let mut attributes = message.attributes.clone();
+    attributes.push(("function", label.to_owned()));
+    Message {
+        subject: truncate(&ascii(&subject), MAX_SUBJECT),
+        body: message.body.clone(),
+        attributes,
+    }
+}
+
 fn next_steps(status: Status) -> &'static [&'static str] {
     match status {
         Status::Contained => &[

@@ -34,6 +34,21 @@ impl Function {
                 Action::StopInstance,
                 Action::TagInstance,
             ],
+            // What the chain made is contained as a finding's principal is, plus the trace's own.
+            Self::TraceCredentials => &[
+                Action::TraceHistory,
+                Action::DeactivateAccessKey,
+                Action::AttachQuarantinePolicy,
+                Action::RevokeSessions,
+                Action::TagPrincipal,
+                Action::RemoveLoginProfile,
+                Action::DeactivateServiceSpecificCredentials,
+                Action::DeactivateSshPublicKeys,
+                Action::DeactivateSigningCertificates,
+                Action::DenyRoleSessions,
+                Action::RemoveShare,
+                Action::ListActivity,
+            ],
         }
     }
 

@@ -409,6 +409,15 @@ pub fn evaluate<'r>(record: &Record, settings: &RuleSettings) -> Option<&'r Rule
         })
 }
 
+/// Whether rule `id` fires on `record`, disabled or not: for code that reuses one rule's test
+/// (the trace asks which calls of a chain opened a role or shared data outside).
+pub fn fires(id: &str, record: &Record, settings: &RuleSettings) -> bool {
+    RULES.iter().find(|r| r.id == id).is_some_and(|r| {
+        (r.calls.is_empty() || r.calls.iter().any(|c| call_matches(c, record)))
+            && test(r.test, record, settings)
+    })
+}
+
 /// Every `(source, name)` the rules look at, for the EventBridge pattern in template.yaml.
 pub fn watched_calls() -> Vec<(&'static str, &'static str)> {
     let mut calls: Vec<_> = RULES.iter().flat_map(|r| r.calls.iter().copied()).collect();

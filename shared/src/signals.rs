@@ -19,6 +19,7 @@ use crate::rules::{self, Response};
 pub enum Function {
     QuarantineCredentials,
     IsolateInstance,
+    TraceCredentials,
 }
 
 impl Function {
@@ -26,6 +27,7 @@ impl Function {
         match self {
             Self::QuarantineCredentials => "quarantine-credentials",
             Self::IsolateInstance => "isolate-instance",
+            Self::TraceCredentials => "trace-credentials",
         }
     }
 }
@@ -186,7 +188,10 @@ pub fn from_event(
     match event {
         Event::GuardDuty(finding) => from_finding(function, &envelope, &finding, config),
         Event::CloudTrail(record) => match function {
-            Function::QuarantineCredentials => from_cloudtrail(&record, config),
+            // The trace answers the incidents quarantine-credentials does, for the same caller.
+            Function::QuarantineCredentials | Function::TraceCredentials => {
+                from_cloudtrail(&record, config)
+            }
             Function::IsolateInstance => Ok(Signal::Ignore {
                 incident: None,
                 reason: "isolate-instance does not act on CloudTrail calls".to_owned(),
@@ -238,7 +243,7 @@ fn from_finding(
         field,
     };
     let target = match function {
-        Function::QuarantineCredentials => {
+        Function::QuarantineCredentials | Function::TraceCredentials => {
             // S3 Protection findings (`Exfiltration:S3/MaliciousIPCaller`) name the bucket as
             // the resource and the key that reached it in `accessKeyDetails`.
             let s3_by_key = finding.resource_type() == "S3Bucket"

@@ -5,6 +5,8 @@
 
 pub mod iam;
 pub mod instance;
+pub mod role_sessions;
+pub mod shares;
 pub mod user_credentials;
 
 use std::future::Future;
@@ -37,6 +39,10 @@ pub enum Action {
     SnapshotVolumes,
     StopInstance,
     TagInstance,
+    TraceHistory,
+    DenyRoleSessions,
+    RemoveShare,
+    ListActivity,
 }
 
 impl Action {
@@ -58,6 +64,10 @@ impl Action {
             Self::SnapshotVolumes => "snapshot_volumes",
             Self::StopInstance => "stop_instance",
             Self::TagInstance => "tag_instance",
+            Self::TraceHistory => "trace_history",
+            Self::DenyRoleSessions => "deny_role_sessions",
+            Self::RemoveShare => "remove_share",
+            Self::ListActivity => "list_activity",
         }
     }
 
@@ -143,6 +153,16 @@ impl Action {
             ],
             Self::StopInstance => &["ec2:StopInstances"],
             Self::TagInstance => &["ec2:DescribeTags", "ec2:CreateTags"],
+            Self::TraceHistory => &["cloudtrail:LookupEvents"],
+            Self::DenyRoleSessions => &["iam:GetRolePolicy", "iam:PutRolePolicy"],
+            Self::RemoveShare => &[
+                "ec2:DescribeSnapshotAttribute",
+                "ec2:ModifySnapshotAttribute",
+                "ec2:DescribeImageAttribute",
+                "ec2:ModifyImageAttribute",
+            ],
+            // Listing what a credential did reads nothing beyond its history.
+            Self::ListActivity => &[],
         }
     }
 }
@@ -308,6 +328,23 @@ pub fn skipped(
         None,
         now,
     )
+}
+
+/// Something done that changes nothing in the account (a history read, a list for a person):
+/// its result is `after`.
+pub fn observed(
+    action: Action,
+    target: impl Into<String>,
+    after: Value,
+    note: Option<String>,
+) -> ActionRecord {
+    let now = OffsetDateTime::now_utc();
+    let applied = Applied {
+        after,
+        note,
+        ..Applied::default()
+    };
+    record(action, target, Outcome::Succeeded, None, Some(applied), now)
 }
 
 /// The state could not be read, so nothing was changed.

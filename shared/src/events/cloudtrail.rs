@@ -27,6 +27,9 @@ pub struct Record {
     pub user_agent: Option<String>,
     #[serde(default)]
     pub error_code: Option<String>,
+    /// Absent from EventBridge's older records; `LookupEvents` holds it for every event.
+    #[serde(default)]
+    pub read_only: Option<bool>,
     #[serde(default)]
     pub request_parameters: Option<Value>,
     #[serde(default)]

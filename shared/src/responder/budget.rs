@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::aws::AwsError;
 use crate::ledger::{Delivery, Status};
-use crate::signals::Incident;
+use crate::signals::{Function, Incident};
 
 use super::Responder;
 
@@ -22,9 +22,15 @@ impl Responder {
         now: OffsetDateTime,
     ) -> Result<bool, AwsError> {
         let account = incident.account.as_ref().unwrap_or(&self.account);
+        // The trace answers every incident quarantine-credentials does: its own budget, of the
+        // same size, so tracing never spends what containment needs.
+        let bucket = match self.function {
+            Function::TraceCredentials => format!("{account}#{}", self.function.name()),
+            _ => account.to_string(),
+        };
         self.ledger
             .take_budget(
-                account.as_str(),
+                &bucket,
                 self.config.rate_limit,
                 self.config.rate_window_seconds,
                 now,

@@ -6,7 +6,7 @@ use crate::actions::{ActionRecord, Outcome};
 use crate::ledger::{Delivery, Status};
 use crate::notify;
 use crate::policy::rfc3339_seconds;
-use crate::signals::Incident;
+use crate::signals::{Function, Incident};
 
 use super::{Report, Responder, ResponseError};
 
@@ -49,6 +49,13 @@ impl Responder {
         message: &notify::Message,
         report: &mut Report,
     ) -> Result<(), ResponseError> {
+        let traced;
+        let message = if self.function == Function::TraceCredentials {
+            traced = notify::labelled(message, "trace");
+            &traced
+        } else {
+            message
+        };
         match notify::publish(&self.clients.sns, &self.config.alert_topic_arn, message).await {
             Ok(()) => {
                 report.notified = true;

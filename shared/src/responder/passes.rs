@@ -5,10 +5,12 @@ use std::time::Instant;
 
 use time::OffsetDateTime;
 
+use crate::actions::shares::ShareActions;
 use crate::actions::ActionRecord;
 use crate::ledger::Status;
 use crate::playbooks::{credentials, instance, Played};
-use crate::signals::{Incident, Target};
+use crate::signals::{Function, Incident, Target};
+use crate::trace;
 
 use super::{Report, Responder, PASS_RESERVE};
 
@@ -22,7 +24,7 @@ impl Responder {
         cutoff: OffsetDateTime,
         deadline: Option<Instant>,
     ) -> Played {
-        let mut played = self.play_once(incident, target, cutoff).await;
+        let mut played = self.play_once(incident, target, cutoff, deadline).await;
         for pass in 1..=2u64 {
             let Played::Actions(first) = &played else {
                 break;
@@ -39,7 +41,7 @@ impl Responder {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(250 * pass)).await;
-            let again = self.play_once(incident, target, cutoff).await;
+            let again = self.play_once(incident, target, cutoff, deadline).await;
             played = match (played, again) {
                 (Played::Actions(first), Played::Actions(again)) => {
                     Played::Actions(merge(first, again))
@@ -55,8 +57,29 @@ impl Responder {
         incident: &Incident,
         target: &Target,
         cutoff: OffsetDateTime,
+        deadline: Option<Instant>,
     ) -> Played {
         match target {
+            Target::Credentials {
+                principal,
+                access_key,
+                ..
+            } if self.function == Function::TraceCredentials => {
+                let tracer = trace::Tracer {
+                    iam: &self.iam,
+                    shares: ShareActions::new(self.clients.ec2.clone()),
+                    cloudtrail: &self.clients.cloudtrail,
+                    account: &self.account,
+                    config: &self.config,
+                };
+                let start = trace::Start {
+                    principal,
+                    key: access_key.as_ref(),
+                    region: incident.region.as_deref(),
+                    incident: &incident.id,
+                };
+                Played::Actions(tracer.trace(start, cutoff, deadline).await)
+            }
             Target::Credentials {
                 principal,
                 access_key,
