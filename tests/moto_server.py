@@ -85,6 +85,92 @@ def test_event_pattern_answer(environ):
     return "200 OK", json.dumps({"Result": pattern.matches_event(event)}).encode()
 
 
+# Nor does it implement cloudtrail:LookupEvents. It is served here in CloudTrail's JSON 1.1 wire
+# format (LookupAttributes, StartTime/EndTime, MaxResults, NextToken; newest first; one region's
+# events per region) from records a test stores first with the harness's own call
+# `CordonTest.PutTrailEvents` ({"Region": ..., "Records": [CloudTrail records]}): the real
+# recorded records of tests/corpus, re-stamped to what the test seeded in moto.
+LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
+PUT_TARGET = "CordonTest.PutTrailEvents"
+TRAIL = {}  # region -> [(epoch seconds, record)], newest first
+TRAIL_LOCK = threading.Lock()
+LOOKUP_FIELDS = {
+    "AccessKeyId": lambda r: (r.get("userIdentity") or {}).get("accessKeyId"),
+    "EventName": lambda r: r.get("eventName"),
+    "EventId": lambda r: r.get("eventID"),
+    "EventSource": lambda r: r.get("eventSource"),
+    "ReadOnly": lambda r: str(r.get("readOnly", False)).lower(),
+    "Username": lambda r: (r.get("userIdentity") or {}).get("userName"),
+}
+
+
+def epoch(text):
+    import datetime
+
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def signed_region(environ):
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split("/")
+    return scope[2] if len(scope) > 2 else "us-east-1"
+
+
+def cloudtrail_answer(environ):
+    """LookupEvents' (or the harness's PutTrailEvents') answer, or None for any other request."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target not in (LOOKUP_TARGET, PUT_TARGET):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+
+    def error(code, message):
+        return "400 Bad Request", json.dumps({"__type": code, "Message": message}).encode()
+
+    if target == PUT_TARGET:
+        with TRAIL_LOCK:
+            events = TRAIL.setdefault(request["Region"], [])
+            events.extend((epoch(r["eventTime"]), r) for r in request["Records"])
+            events.sort(key=lambda e: -e[0])
+        return "200 OK", b"{}"
+    attributes = request.get("LookupAttributes") or []
+    if len(attributes) > 1:
+        return error("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.")
+    if attributes and attributes[0].get("AttributeKey") not in LOOKUP_FIELDS:
+        return error("InvalidLookupAttributesException", "Invalid attribute key.")
+    size = request.get("MaxResults") or 50
+    if not 1 <= size <= 50:
+        return error("InvalidMaxResultsException", "MaxResults must be from 1 to 50.")
+    start, end = request.get("StartTime", 0), request.get("EndTime", float("inf"))
+    offset = int(request.get("NextToken") or 0)
+    with TRAIL_LOCK:
+        matching = [
+            (t, r)
+            for t, r in TRAIL.get(signed_region(environ), [])
+            if start <= t <= end
+            and all(LOOKUP_FIELDS[a["AttributeKey"]](r) == a.get("AttributeValue") for a in attributes)
+        ]
+    page = matching[offset : offset + size]
+    answer = {
+        "Events": [
+            {
+                "EventId": r.get("eventID"),
+                "EventName": r.get("eventName"),
+                "ReadOnly": str(r.get("readOnly", False)).lower(),
+                "AccessKeyId": (r.get("userIdentity") or {}).get("accessKeyId"),
+                "EventTime": t,
+                "EventSource": r.get("eventSource"),
+                "Username": (r.get("userIdentity") or {}).get("userName"),
+                "Resources": [],
+                "CloudTrailEvent": json.dumps(r),
+            }
+            for t, r in page
+        ]
+    }
+    if offset + size < len(matching):
+        answer["NextToken"] = str(offset + size)
+    return "200 OK", json.dumps(answer).encode()
+
+
 def main() -> None:
     port = int(sys.argv[1])
     app = DomainDispatcherApplication(create_backend_app)
@@ -96,7 +182,7 @@ def main() -> None:
             status, body = missing
             start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
             return [body]
-        tested = test_event_pattern_answer(environ)
+        tested = test_event_pattern_answer(environ) or cloudtrail_answer(environ)
         if tested is not None:
             status, body = tested
             start_response(

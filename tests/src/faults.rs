@@ -51,6 +51,31 @@ pub struct Answer {
     pub times: usize,
 }
 
+/// Answer the next `times` requests for the JSON-protocol operation `operation` (the last part of
+/// its `X-Amz-Target`, e.g. `LookupEvents`) with the error `code` in that protocol's body.
+#[derive(Debug, Clone)]
+pub struct JsonError {
+    pub operation: &'static str,
+    pub code: &'static str,
+    pub status: &'static str,
+    pub times: usize,
+}
+
+impl From<JsonError> for Rule {
+    fn from(e: JsonError) -> Self {
+        let body = format!(r#"{{"__type":"{}","Message":"scripted by the test"}}"#, e.code);
+        Self {
+            action: e.operation,
+            response: format!(
+                "HTTP/1.1 {}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                e.status,
+                body.len()
+            ),
+            times: e.times,
+        }
+    }
+}
+
 /// One scripted answer: the HTTP response, for the next `times` requests for `action`.
 struct Rule {
     action: &'static str,
@@ -127,6 +152,11 @@ impl FaultProxy {
     /// first rule for an action that has answers left wins, so a sequence is written in order).
     pub async fn answering(upstream: &str, answers: Vec<Answer>) -> Result<Self, BoxError> {
         Self::with_rules(upstream, 0, 1, answers.into_iter().map(Rule::from)).await
+    }
+
+    /// Proxies to `upstream` without faults, answering JSON-protocol calls with `errors`.
+    pub async fn json_errors(upstream: &str, errors: Vec<JsonError>) -> Result<Self, BoxError> {
+        Self::with_rules(upstream, 0, 1, errors.into_iter().map(Rule::from)).await
     }
 
     async fn with_rules(
@@ -215,13 +245,21 @@ fn scripted_answer(
     let mut script = script.lock().ok()?;
     let entry = script
         .iter_mut()
-        .find(|s| s.times > 0 && text.contains(&format!("Action={}&", s.action)))?;
+        .find(|s| s.times > 0 && (text.contains(&format!("Action={}&", s.action)) || targets(&text, s.action)))?;
     entry.times -= 1;
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     if let Ok(mut seen) = answered.lock() {
         seen.push(body.to_owned());
     }
     Some(entry.response.clone())
+}
+
+/// Whether a JSON-protocol request's `X-Amz-Target` names `operation`.
+fn targets(request: &str, operation: &str) -> bool {
+    request.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("x-amz-target:")
+            && l.trim_end().ends_with(&format!(".{operation}"))
+    })
 }
 
 fn query_error(status: &str, code: &str, message: &str) -> String {
