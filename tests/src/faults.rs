@@ -63,7 +63,10 @@ pub struct JsonError {
 
 impl From<JsonError> for Rule {
     fn from(e: JsonError) -> Self {
-        let body = format!(r#"{{"__type":"{}","Message":"scripted by the test"}}"#, e.code);
+        let body = format!(
+            r#"{{"__type":"{}","Message":"scripted by the test"}}"#,
+            e.code
+        );
         Self {
             action: e.operation,
             response: format!(
@@ -243,9 +246,9 @@ fn scripted_answer(
 ) -> Option<String> {
     let text = String::from_utf8_lossy(request);
     let mut script = script.lock().ok()?;
-    let entry = script
-        .iter_mut()
-        .find(|s| s.times > 0 && (text.contains(&format!("Action={}&", s.action)) || targets(&text, s.action)))?;
+    let entry = script.iter_mut().find(|s| {
+        s.times > 0 && (text.contains(&format!("Action={}&", s.action)) || targets(&text, s.action))
+    })?;
     entry.times -= 1;
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     if let Ok(mut seen) = answered.lock() {

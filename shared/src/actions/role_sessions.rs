@@ -24,7 +24,9 @@ impl SessionId {
         let ok = s.split_once(':').is_some_and(|(id, name)| {
             id.len() >= 16
                 && id.starts_with("AROA")
-                && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
                 && (2..=64).contains(&name.len())
                 && name
                     .chars()
@@ -96,7 +98,12 @@ impl IamActions {
             Err(e) if e.is("NoSuchEntity") => Ok(None),
             other => other,
         };
-        let mut all = current.as_ref().ok().flatten().map(denied).unwrap_or_default();
+        let mut all = current
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(denied)
+            .unwrap_or_default();
         for s in sessions {
             if !all.iter().any(|a| a == s.as_str()) {
                 all.push(s.as_str().to_owned());

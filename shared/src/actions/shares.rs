@@ -54,7 +54,12 @@ impl ShareActions {
     }
 
     /// Remove `accounts` (ids or `all`) from what may use `shared`.
-    pub async fn unshare(&self, shared: &Shared, accounts: &[String], dry_run: bool) -> ActionRecord {
+    pub async fn unshare(
+        &self,
+        shared: &Shared,
+        accounts: &[String],
+        dry_run: bool,
+    ) -> ActionRecord {
         let observed = self.grantees(shared).await.map(|now| {
             let outside: Vec<&String> = accounts.iter().filter(|a| now.contains(a)).collect();
             Observed {
@@ -119,7 +124,12 @@ impl ShareActions {
             Shared::Snapshot(id) => {
                 let remove = accounts.iter().map(|a| {
                     let p = CreateVolumePermission::builder();
-                    if all(a) { p.group(PermissionGroup::All) } else { p.user_id(a) }.build()
+                    if all(a) {
+                        p.group(PermissionGroup::All)
+                    } else {
+                        p.user_id(a)
+                    }
+                    .build()
                 });
                 self.ec2
                     .modify_snapshot_attribute()
@@ -138,7 +148,12 @@ impl ShareActions {
             Shared::Image(id) => {
                 let remove = accounts.iter().map(|a| {
                     let p = LaunchPermission::builder();
-                    if all(a) { p.group(PermissionGroup::All) } else { p.user_id(a) }.build()
+                    if all(a) {
+                        p.group(PermissionGroup::All)
+                    } else {
+                        p.user_id(a)
+                    }
+                    .build()
                 });
                 self.ec2
                     .modify_image_attribute()

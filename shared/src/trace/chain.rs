@@ -54,16 +54,38 @@ pub struct Minted {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Made {
-    AccessKey { user: IamName, key: AccessKeyId },
-    User { user: IamName },
-    LoginProfile { user: IamName },
-    ServiceSpecificCredential { user: IamName },
-    SshPublicKey { user: IamName },
+    AccessKey {
+        user: IamName,
+        key: AccessKeyId,
+    },
+    User {
+        user: IamName,
+    },
+    LoginProfile {
+        user: IamName,
+    },
+    ServiceSpecificCredential {
+        user: IamName,
+    },
+    SshPublicKey {
+        user: IamName,
+    },
     /// Created, or its trust opened to an account outside ALLOWED_ACCOUNTS.
-    Role { role: IamName, trust: String },
-    RoleSessions { role: IamName, sessions: Vec<SessionId> },
-    Share { shared: Shared, accounts: Vec<String> },
-    Instance { id: String },
+    Role {
+        role: IamName,
+        trust: String,
+    },
+    RoleSessions {
+        role: IamName,
+        sessions: Vec<SessionId>,
+    },
+    Share {
+        shared: Shared,
+        accounts: Vec<String>,
+    },
+    Instance {
+        id: String,
+    },
 }
 
 /// One write of the chain, for the list grouped by service.
@@ -105,10 +127,7 @@ pub fn read(records: &[Record], account: &AccountId, settings: &RuleSettings) ->
         }
         out.made.extend(made(r, settings));
         if r.read_only != Some(true) && !MINTING.contains(&r.event_name.as_str()) {
-            let service = r
-                .event_source
-                .trim_end_matches(".amazonaws.com")
-                .to_owned();
+            let service = r.event_source.trim_end_matches(".amazonaws.com").to_owned();
             out.writes.entry(service).or_default().push(write(r));
         }
     }
@@ -172,7 +191,9 @@ fn made(r: &Record, settings: &RuleSettings) -> Vec<Made> {
         "UploadSSHPublicKey" => one(user().map(|user| Made::SshPublicKey { user })),
         "CreateRole" | "UpdateAssumeRolePolicy" => {
             let opened = rules::fires("persistence-trust-outside", r, settings);
-            let role = r.request_str("roleName").and_then(|n| IamName::parse(n).ok());
+            let role = r
+                .request_str("roleName")
+                .and_then(|n| IamName::parse(n).ok());
             let trust = r
                 .request_str("assumeRolePolicyDocument")
                 .or_else(|| r.request_str("policyDocument"))
@@ -209,18 +230,21 @@ fn made(r: &Record, settings: &RuleSettings) -> Vec<Made> {
 
 /// The accounts (or `all`) a snapshot or image share added.
 fn shared_with(r: &Record) -> Vec<String> {
-    ["createVolumePermission.add.items", "launchPermission.add.items"]
-        .iter()
-        .filter_map(|p| r.request(p).and_then(Value::as_array))
-        .flatten()
-        .filter_map(|item| {
-            item.get("userId")
-                .or_else(|| item.get("group"))
-                .and_then(Value::as_str)
-                .filter(|a| *a == "all" || AccountId::parse(a).is_ok())
-                .map(str::to_owned)
-        })
-        .collect()
+    [
+        "createVolumePermission.add.items",
+        "launchPermission.add.items",
+    ]
+    .iter()
+    .filter_map(|p| r.request(p).and_then(Value::as_array))
+    .flatten()
+    .filter_map(|item| {
+        item.get("userId")
+            .or_else(|| item.get("group"))
+            .and_then(Value::as_str)
+            .filter(|a| *a == "all" || AccountId::parse(a).is_ok())
+            .map(str::to_owned)
+    })
+    .collect()
 }
 
 fn instances(r: &Record) -> Vec<String> {
@@ -240,10 +264,17 @@ fn write(r: &Record) -> Write {
     let name = r.event_name.as_str();
     let resource = match name {
         "RunInstances" => Some(instances(r).join(",")).filter(|s| !s.is_empty()),
-        _ => ["policyArn", "functionName", "roleName", "userName", "bucketName", "name"]
-            .iter()
-            .find_map(|k| r.request_str(k))
-            .map(|s| s.chars().take(200).collect()),
+        _ => [
+            "policyArn",
+            "functionName",
+            "roleName",
+            "userName",
+            "bucketName",
+            "name",
+        ]
+        .iter()
+        .find_map(|k| r.request_str(k))
+        .map(|s| s.chars().take(200).collect()),
     };
     let notable = COMPUTE.contains(&name)
         || name.starts_with("Attach")
@@ -278,26 +309,33 @@ mod tests {
             "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
             "requestParameters": {"roleArn": "arn:aws:iam::123456789012:role/ops/deploy", "roleSessionName": "x"},
             "responseElements": {"credentials": {"accessKeyId": "ASIAEXAMPLEEXAMPLE01"},
-                                 "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLEEXAMPLE01:x"}}}));
+                                 "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLEEXAMPLE01:x1"}}}));
         let elsewhere = rec(json!({
             "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole",
             "requestParameters": {"roleArn": "arn:aws:iam::999988887777:role/deploy"},
             "responseElements": {"credentials": {"accessKeyId": "ASIAEXAMPLEEXAMPLE02"},
-                                 "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLEEXAMPLE02:x"}}}));
+                                 "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLEEXAMPLE02:x1"}}}));
         let failed = rec(json!({
             "eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "errorCode": "AccessDenied",
             "requestParameters": {"userName": "u"}}));
-        let read = read(&[assume, elsewhere, failed], &account(), &RuleSettings::default());
+        let read = read(
+            &[assume, elsewhere, failed],
+            &account(),
+            &RuleSettings::default(),
+        );
         assert_eq!(read.minted.len(), 2);
         assert!(read.minted[1].session.is_none(), "another account's role");
         assert_eq!(
             read.made,
             [Made::RoleSessions {
                 role: IamName::parse("deploy").unwrap(),
-                sessions: vec![SessionId::parse("AROAEXAMPLEEXAMPLE01:x").unwrap()],
+                sessions: vec![SessionId::parse("AROAEXAMPLEEXAMPLE01:x1").unwrap()],
             }]
         );
-        assert!(read.writes.is_empty(), "minting is followed, a failed call made nothing");
+        assert!(
+            read.writes.is_empty(),
+            "minting is followed, a failed call made nothing"
+        );
     }
 
     /// A forged or hostile value in a record never reaches a call: it is not read at all.
@@ -307,6 +345,8 @@ mod tests {
             "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
             "requestParameters": {"userName": "a"},
             "responseElements": {"accessKey": {"accessKeyId": "AKIA\"*", "userName": "a b"}}}));
-        assert!(read(&[r], &account(), &RuleSettings::default()).made.is_empty());
+        assert!(read(&[r], &account(), &RuleSettings::default())
+            .made
+            .is_empty());
     }
 }

@@ -30,7 +30,9 @@ pub async fn all(
             _ => None,
         })
         .collect();
-    let jobs = made.iter().map(|m| Box::pin(one(t, m, &created, incident, cutoff)));
+    let jobs = made
+        .iter()
+        .map(|m| Box::pin(one(t, m, &created, incident, cutoff)));
     futures::future::join_all(jobs)
         .await
         .into_iter()
@@ -66,13 +68,22 @@ async fn one(
         | Made::LoginProfile { .. }
         | Made::ServiceSpecificCredential { .. }
         | Made::SshPublicKey { .. } => Vec::new(),
-        Made::User { user } => principal(t, Principal::User(user.clone()), incident, cutoff, None).await,
+        Made::User { user } => {
+            principal(t, Principal::User(user.clone()), incident, cutoff, None).await
+        }
         Made::Role { role, trust } => {
             let note = format!(
                 "trust policy the chain set: {}",
                 trust.chars().take(TRUST_IN_NOTE).collect::<String>()
             );
-            principal(t, Principal::Role(role.clone()), incident, cutoff, Some(note)).await
+            principal(
+                t,
+                Principal::Role(role.clone()),
+                incident,
+                cutoff,
+                Some(note),
+            )
+            .await
         }
         Made::RoleSessions { role, sessions } => {
             if let Some(p) = t.protected(&Principal::Role(role.clone())) {

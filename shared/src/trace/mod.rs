@@ -65,7 +65,11 @@ impl Tracer<'_> {
                 "the incident names no access key: nothing to trace",
             )];
         };
-        let until = deadline.map(|d| Instant::from_std(d).checked_sub(RESERVE).unwrap_or_else(Instant::now));
+        let until = deadline.map(|d| {
+            Instant::from_std(d)
+                .checked_sub(RESERVE)
+                .unwrap_or_else(Instant::now)
+        });
         let now = OffsetDateTime::now_utc();
         let window = (
             now - time::Duration::days(i64::try_from(self.config.trace.days).unwrap_or(90)),
@@ -93,7 +97,11 @@ impl Tracer<'_> {
             let (found, parent) = walk.minter(key).await;
             records.extend(found);
             if let Some((user, parent)) = parent {
-                records.extend(self.iam.deactivate_keys(&user, Some(&parent), false, self.config.dry_run).await);
+                records.extend(
+                    self.iam
+                        .deactivate_keys(&user, Some(&parent), false, self.config.dry_run)
+                        .await,
+                );
                 frontier.push(parent);
             }
         }
@@ -160,7 +168,8 @@ fn regions(incident: Option<&str>) -> Vec<String> {
     let mut out = vec![GLOBAL_REGION.to_owned()];
     if let Some(r) = incident.filter(|r| {
         (1..=32).contains(&r.len())
-            && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     }) {
         if r != GLOBAL_REGION {
             out.insert(0, r.to_owned());
@@ -205,15 +214,24 @@ impl Walk {
     }
 
     /// The call that minted the temporary `key`, by its user's long-term key.
-    async fn minter(&self, key: &AccessKeyId) -> (Vec<ActionRecord>, Option<(IamName, AccessKeyId)>) {
+    async fn minter(
+        &self,
+        key: &AccessKeyId,
+    ) -> (Vec<ActionRecord>, Option<(IamName, AccessKeyId)>) {
         let mut records = Vec::new();
         let mut parent = None;
         for call in ["GetSessionToken", "GetFederationToken"] {
             for h in self.read(&Lookup::EventName(call)).await {
-                records.push(record(&h, &format!("{call} calls in {} (who minted {key})", h.region)));
+                records.push(record(
+                    &h,
+                    &format!("{call} calls in {} (who minted {key})", h.region),
+                ));
                 parent = parent.or_else(|| {
                     h.records.iter().find_map(|r| {
-                        let minted = r.response_elements.as_ref()?.pointer("/credentials/accessKeyId")?;
+                        let minted = r
+                            .response_elements
+                            .as_ref()?
+                            .pointer("/credentials/accessKeyId")?;
                         if minted.as_str() != Some(key.as_str()) || r.error_code.is_some() {
                             return None;
                         }
