@@ -90,7 +90,7 @@ def test_event_pattern_answer(environ):
 # events per region) from records a test stores first with the harness's own call
 # `CordonTest.PutTrailEvents` ({"Region": ..., "Records": [CloudTrail records]}): the real
 # recorded records of tests/corpus, re-stamped to what the test seeded in moto.
-LOOKUP_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
+LOOKUP_TARGET = "CloudTrail_20131101.LookupEvents"
 PUT_TARGET = "CordonTest.PutTrailEvents"
 TRAIL = {}  # region -> [(epoch seconds, record)], newest first
 TRAIL_LOCK = threading.Lock()

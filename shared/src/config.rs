@@ -37,6 +37,8 @@ pub struct TraceSettings {
     pub days: u64,
     /// How many hops of minted credentials are followed from the first key.
     pub depth: u32,
+    /// Stop the instances the chain launched (opt-in: they are listed either way).
+    pub stop_instances: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +191,7 @@ impl Config {
         let trace = TraceSettings {
             days: number("TRACE_DAYS", 90)?.clamp(1, 90),
             depth: u32::try_from(number("TRACE_DEPTH", 3)?.min(10)).unwrap_or(10),
+            stop_instances: flag("TRACE_STOP_INSTANCES")?,
         };
         Ok(Self {
             rules,

@@ -47,6 +47,7 @@ impl Function {
                 Action::DeactivateSigningCertificates,
                 Action::DenyRoleSessions,
                 Action::RemoveShare,
+                Action::StopInstance,
                 Action::ListActivity,
             ],
         }

@@ -15,6 +15,8 @@ use crate::moto;
 
 const QUARANTINE: &str = "quarantine-credentials";
 const ISOLATE: &str = "isolate-instance";
+/// Every rule that feeds quarantine-credentials feeds the trace too.
+const TRACE: &str = "trace-credentials";
 /// The canary key of `events/cloudtrail-canary-key.json`, as the template's parameter.
 const CANARY: &str = "AKIAIOSFODNN7CANARY1";
 
@@ -64,8 +66,8 @@ fn every_sample_event_reaches_its_function_and_a_forgery_none() {
         let want: &[&str] = match name.as_str() {
             "guardduty-ec2.json" => &[ISOLATE],
             // The stolen role's sessions are revoked, and the instance it was taken from isolated.
-            "guardduty-instance-credential-exfiltration.json" => &[ISOLATE, QUARANTINE],
-            _ => &[QUARANTINE],
+            "guardduty-instance-credential-exfiltration.json" => &[ISOLATE, QUARANTINE, TRACE],
+            _ => &[QUARANTINE, TRACE],
         };
         let got = functions(&rules, &event);
         assert_eq!(got, want, "{name}");
@@ -93,7 +95,7 @@ fn corpus_findings_reach_the_function_for_their_resource() {
                          "time": "2026-11-22T20:00:00Z", "resources": [], "detail": doc});
         }
         let want: Vec<&str> = match doc["detail"]["resource"]["resourceType"].as_str() {
-            Some("AccessKey" | "S3Bucket") => vec![QUARANTINE],
+            Some("AccessKey" | "S3Bucket") => vec![QUARANTINE, TRACE],
             Some("Instance") => vec![ISOLATE],
             _ => vec![],
         };
@@ -103,7 +105,8 @@ fn corpus_findings_reach_the_function_for_their_resource() {
     }
 }
 
-/// Every third-party CloudTrail record a detection rule fires on reaches quarantine-credentials:
+/// Every third-party CloudTrail record a detection rule fires on reaches quarantine-credentials
+/// (and the trace):
 /// no rule is starved by the template's patterns or rule states. (Records no rule fires on with
 /// the default settings may still be delivered: some rules fire only as configured.)
 #[test]
@@ -124,7 +127,7 @@ fn every_record_a_rule_fires_on_is_delivered() {
                 let got = functions(&rules, &envelope(&raw));
                 let name = format!("{}:{}", raw["eventSource"], raw["eventName"]);
                 if fires {
-                    assert_eq!(got, [QUARANTINE], "{} {name}", file.display());
+                    assert_eq!(got, [QUARANTINE, TRACE], "{} {name}", file.display());
                     *counts.entry("delivered, a rule fires").or_default() += 1;
                 } else {
                     assert!(

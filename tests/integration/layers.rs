@@ -14,6 +14,7 @@ const FLOORS: &[&[&str]] = &[
     &["signals"],
     &["actions"],
     &["playbooks", "permissions"],
+    &["trace"],
     &["ledger", "notify"],
     &["responder"],
     &["lambda"],

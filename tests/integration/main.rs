@@ -12,6 +12,7 @@ mod ledger;
 mod quarantine_denies;
 mod reliability;
 mod template;
+mod trace;
 mod user_credentials;
 
 use std::sync::OnceLock;

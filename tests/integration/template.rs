@@ -70,6 +70,7 @@ fn each_role_lists_exactly_what_its_code_calls() {
             Function::QuarantineCredentials,
         ),
         ("IsolateInstanceFunction", Function::IsolateInstance),
+        ("TraceCredentialsFunction", Function::TraceCredentials),
     ] {
         let declared: BTreeSet<String> = function
             .permissions()
@@ -126,8 +127,8 @@ fn functions_share_the_runtime_settings_the_issue_asks_for() {
 #[test]
 fn cloudtrail_pattern_matches_the_rules() {
     let t = template();
-    let pattern = &t["Resources"]["QuarantineCredentialsFunction"]["Properties"]["Events"]
-        ["CloudTrailCall"]["Properties"]["Pattern"]["detail"];
+    let pattern = &t["Resources"]["QuarantineCredentialsFunctionCloudTrailCall"]["Properties"]
+        ["EventPattern"]["detail"];
     let sources: BTreeSet<String> = strings(&pattern["eventSource"]).into_iter().collect();
     let names: BTreeSet<String> = pattern["eventName"]
         .as_vec()
@@ -184,6 +185,7 @@ fn cordon_names_what_the_tamper_rule_watches() {
             Function::QuarantineCredentials,
         ),
         ("IsolateInstanceFunction", Function::IsolateInstance),
+        ("TraceCredentialsFunction", Function::TraceCredentials),
     ] {
         let name = format!("${{AWS::StackName}}-{}", function.name());
         assert_eq!(
@@ -197,6 +199,7 @@ fn cordon_names_what_the_tamper_rule_watches() {
     for role in [
         "QuarantineCredentialsFunctionRole",
         "IsolateInstanceFunctionRole",
+        "TraceCredentialsFunctionRole",
     ] {
         assert!(roles.contains(role), "CORDON_ROLES lacks {role}: {roles}");
     }
@@ -220,4 +223,57 @@ fn every_rule_accepts_only_aws_sources() {
             assert!(trusted, "{rule} accepts source {s:?}");
         }
     }
+}
+
+/// Every rule that invokes quarantine-credentials invokes trace-credentials too (a second target
+/// of the same rule, so tracing never delays containment), and each target may be invoked.
+#[test]
+fn every_rule_feeding_quarantine_also_feeds_the_trace() {
+    let t = template();
+    let resources = t["Resources"].as_hash().unwrap();
+    let mut rules = 0;
+    for (id, resource) in resources {
+        let props = &resource["Properties"];
+        if resource["Type"].as_str() != Some("AWS::Events::Rule") {
+            continue;
+        }
+        let targets: Vec<String> = props["Targets"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{:?}", t["Arn"]))
+            .collect();
+        if !targets
+            .iter()
+            .any(|a| a.contains("QuarantineCredentialsFunction"))
+        {
+            continue;
+        }
+        rules += 1;
+        assert!(
+            targets
+                .iter()
+                .any(|a| a.contains("TraceCredentialsFunction")),
+            "{id:?} does not invoke trace-credentials: {targets:?}"
+        );
+        let id = id.as_str().unwrap();
+        for function in ["QuarantineCredentialsFunction", "TraceCredentialsFunction"] {
+            let granted = resources.values().any(|r| {
+                r["Type"].as_str() == Some("AWS::Lambda::Permission")
+                    && format!("{:?}", r["Properties"]["FunctionName"]).contains(function)
+                    && format!("{:?}", r["Properties"]["SourceArn"]).contains(id)
+            });
+            assert!(granted, "{id} may not invoke {function}");
+        }
+    }
+    assert_eq!(
+        rules, 4,
+        "AccessKeyFinding, CloudTrailCall, RootActivity, CanaryKeyRule"
+    );
+    assert!(
+        t["Resources"]["QuarantineCredentialsFunction"]["Properties"]["Events"].is_badvalue(),
+        "a SAM event's rule has one target: quarantine-credentials' rules are plain rules"
+    );
+    let timeout = t["Resources"]["TraceCredentialsFunction"]["Properties"]["Timeout"].as_i64();
+    assert_eq!(timeout, Some(900), "the trace may use Lambda's 15 minutes");
 }

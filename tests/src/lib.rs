@@ -23,6 +23,7 @@ pub mod faults;
 pub mod patterns;
 pub mod runtime_api;
 pub mod seed;
+pub mod trail;
 pub mod watch;
 
 pub use seed::{seed_role, seed_user};

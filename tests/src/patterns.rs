@@ -18,7 +18,8 @@ use crate::{repo_root, BoxError};
 pub struct Rule {
     /// `<logical id>/<event>` for a SAM event, the logical id for an `AWS::Events::Rule`.
     pub rule: String,
-    /// `quarantine-credentials` or `isolate-instance`.
+    /// `quarantine-credentials`, `isolate-instance` or `trace-credentials` (a rule with two
+    /// targets is two of these).
     pub function: String,
     /// `ENABLED`, or `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`: only such a rule receives
     /// read-only management events (`readOnly: true`: InvokeModel, GetCallerIdentity).

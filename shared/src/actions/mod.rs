@@ -151,7 +151,8 @@ impl Action {
                 "ec2:CreateSnapshot",
                 "ec2:CreateTags",
             ],
-            Self::StopInstance => &["ec2:StopInstances"],
+            // Its state is read first: isolate-instance's playbook has it, the trace reads it.
+            Self::StopInstance => &["ec2:DescribeInstances", "ec2:StopInstances"],
             Self::TagInstance => &["ec2:DescribeTags", "ec2:CreateTags"],
             Self::TraceHistory => &["cloudtrail:LookupEvents"],
             Self::DenyRoleSessions => &["iam:GetRolePolicy", "iam:PutRolePolicy"],

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use time::OffsetDateTime;
 
 use super::iam::IamActions;
 use super::{converge, Action, ActionRecord, Applied, Observed};
@@ -47,31 +48,53 @@ impl SessionId {
     }
 }
 
-fn document(sessions: &[String]) -> Value {
+/// One trace's deny: everything, to exactly these sessions, as issued before `cutoff`. A session
+/// name is the caller's choice: should the chain have named its session as another workload
+/// names its own, that workload's next session is not denied, only those issued before the
+/// trace (the chain's).
+fn statement(sessions: &[String], cutoff: &str) -> Value {
     json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "CordonDenyTracedSessions",
-            "Effect": "Deny",
-            "Action": "*",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:userid": sessions}},
-        }],
+        "Sid": format!("{TRACED_SESSIONS_POLICY_NAME}{}", cutoff.replace(['-', ':'], "")),
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:userid": sessions},
+            "DateLessThan": {"aws:TokenIssueTime": cutoff},
+        },
     })
 }
 
-/// The session ids a document of ours already denies.
-fn denied(doc: &Value) -> Vec<String> {
-    let list = doc.pointer("/Statement/0/Condition/StringEquals/aws:userid");
-    match list {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        Some(Value::String(s)) => vec![s.clone()],
-        _ => Vec::new(),
-    }
+/// The statements of a document of ours; anything else in it is not kept.
+fn statements(doc: &Value) -> Vec<Value> {
+    doc.get("Statement")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            s.get("Sid")
+                .and_then(Value::as_str)
+                .is_some_and(|sid| sid.starts_with(TRACED_SESSIONS_POLICY_NAME))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The session ids the statements deny.
+fn denied(statements: &[Value]) -> Vec<String> {
+    statements
+        .iter()
+        .filter_map(|s| s.pointer("/Condition/StringEquals/aws:userid"))
+        .flat_map(|list| match list {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 impl IamActions {
@@ -98,25 +121,26 @@ impl IamActions {
             Err(e) if e.is("NoSuchEntity") => Ok(None),
             other => other,
         };
-        let mut all = current
+        let mut kept = current
             .as_ref()
             .ok()
             .and_then(Option::as_ref)
-            .map(denied)
+            .map(statements)
             .unwrap_or_default();
-        for s in sessions {
-            if !all.iter().any(|a| a == s.as_str()) {
-                all.push(s.as_str().to_owned());
-            }
-        }
-        let observed = current.map(|doc| {
-            let before = doc.as_ref().map(denied).unwrap_or_default();
-            Observed {
-                in_place: sessions.iter().all(|s| before.iter().any(|b| b == s.as_str())),
-                state: json!({"inline_policy": TRACED_SESSIONS_POLICY_NAME, "denied_sessions": before}),
-            }
+        let before = denied(&kept);
+        let new: Vec<String> = sessions
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .filter(|s| !before.contains(s))
+            .collect();
+        let observed = current.map(|_| Observed {
+            in_place: new.is_empty(),
+            state: json!({"inline_policy": TRACED_SESSIONS_POLICY_NAME, "denied_sessions": before}),
         });
-        let desired = document(&all);
+        let cutoff = policy::rfc3339_seconds(OffsetDateTime::now_utc());
+        kept.push(statement(&new, &cutoff));
+        let all = denied(&kept);
+        let desired = json!({"Version": "2012-10-17", "Statement": kept});
         converge(
             Action::DenyRoleSessions,
             format!("role/{role}"),
@@ -132,11 +156,11 @@ impl IamActions {
                     .await
                     .map_err(aws)?;
                 Ok(Applied {
-                    after: json!({"inline_policy": TRACED_SESSIONS_POLICY_NAME, "denied_sessions": all}),
-                    note: Some(
-                        "only these sessions are denied (aws:userid); the role's other sessions are untouched"
-                            .to_owned(),
-                    ),
+                    after: json!({"inline_policy": TRACED_SESSIONS_POLICY_NAME,
+                                  "denied_sessions": all, "issued_before": cutoff}),
+                    note: Some(format!(
+                        "only these sessions are denied (aws:userid, issued before {cutoff}); the role's other sessions are untouched"
+                    )),
                     ..Applied::default()
                 })
             },
@@ -160,7 +184,16 @@ mod tests {
         ] {
             assert!(SessionId::parse(bad).is_err(), "{bad}");
         }
-        let doc = document(&["AROAEXAMPLEEXAMPLE01:x1".to_owned()]);
-        assert_eq!(denied(&doc), ["AROAEXAMPLEEXAMPLE01:x1"]);
+        let doc = json!({"Statement": [
+            statement(&["AROAEXAMPLEEXAMPLE01:x1".to_owned()], "2026-12-02T10:00:00Z"),
+            {"Sid": "Planted", "Effect": "Allow", "Action": "*", "Resource": "*"},
+        ]});
+        let ours = statements(&doc);
+        assert_eq!(ours.len(), 1, "only our statements are kept");
+        assert_eq!(denied(&ours), ["AROAEXAMPLEEXAMPLE01:x1"]);
+        assert_eq!(
+            ours[0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"],
+            "2026-12-02T10:00:00Z"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! everyone): only the accounts the share added, read first, the rest of its permissions kept.
 
 use aws_sdk_ec2::types::{
-    CreateVolumePermission, CreateVolumePermissionModifications, ImageAttributeName,
-    LaunchPermission, LaunchPermissionModifications, PermissionGroup, SnapshotAttributeName,
+    ImageAttributeName, LaunchPermission, LaunchPermissionModifications, OperationType,
+    PermissionGroup, SnapshotAttributeName,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -121,25 +121,17 @@ impl ShareActions {
     async fn remove(&self, shared: &Shared, accounts: &[String]) -> Result<(), AwsError> {
         let all = |a: &String| a == "all";
         match shared {
+            // The OperationType form (EC2 takes it and the CreateVolumePermission form alike).
             Shared::Snapshot(id) => {
-                let remove = accounts.iter().map(|a| {
-                    let p = CreateVolumePermission::builder();
-                    if all(a) {
-                        p.group(PermissionGroup::All)
-                    } else {
-                        p.user_id(a)
-                    }
-                    .build()
-                });
+                let (groups, users): (Vec<&String>, Vec<&String>) =
+                    accounts.iter().partition(|a| all(a));
                 self.ec2
                     .modify_snapshot_attribute()
                     .snapshot_id(id)
                     .attribute(SnapshotAttributeName::CreateVolumePermission)
-                    .create_volume_permission(
-                        CreateVolumePermissionModifications::builder()
-                            .set_remove(Some(remove.collect()))
-                            .build(),
-                    )
+                    .operation_type(OperationType::Remove)
+                    .set_user_ids(Some(users.into_iter().cloned().collect()))
+                    .set_group_names((!groups.is_empty()).then(|| vec!["all".to_owned()]))
                     .send()
                     .await
                     .map(drop)

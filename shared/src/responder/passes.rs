@@ -68,6 +68,7 @@ impl Responder {
                 let tracer = trace::Tracer {
                     iam: &self.iam,
                     shares: ShareActions::new(self.clients.ec2.clone()),
+                    instances: &self.ec2,
                     cloudtrail: &self.clients.cloudtrail,
                     account: &self.account,
                     config: &self.config,

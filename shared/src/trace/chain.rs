@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::actions::role_sessions::SessionId;
 use crate::actions::shares::Shared;
 use crate::events::cloudtrail::Record;
-use crate::ids::{AccessKeyId, AccountId, IamName};
+use crate::ids::{AccessKeyId, AccountId, IamName, InstanceId};
 use crate::rules::{self, RuleSettings};
 
 /// The calls whose answer holds a new credential (`responseElements.credentials.accessKeyId`).
@@ -84,7 +84,7 @@ pub enum Made {
         accounts: Vec<String>,
     },
     Instance {
-        id: String,
+        id: InstanceId,
     },
 }
 
@@ -247,7 +247,7 @@ fn shared_with(r: &Record) -> Vec<String> {
     .collect()
 }
 
-fn instances(r: &Record) -> Vec<String> {
+fn instances(r: &Record) -> Vec<InstanceId> {
     r.response_elements
         .as_ref()
         .and_then(|v| v.pointer("/instancesSet/items"))
@@ -255,15 +255,21 @@ fn instances(r: &Record) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|i| i.get("instanceId").and_then(Value::as_str))
-        .filter(|id| crate::ids::InstanceId::parse(id).is_ok())
-        .map(str::to_owned)
+        .filter_map(|id| InstanceId::parse(id).ok())
         .collect()
 }
 
 fn write(r: &Record) -> Write {
     let name = r.event_name.as_str();
     let resource = match name {
-        "RunInstances" => Some(instances(r).join(",")).filter(|s| !s.is_empty()),
+        "RunInstances" => Some(
+            instances(r)
+                .iter()
+                .map(InstanceId::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .filter(|s| !s.is_empty()),
         _ => [
             "policyArn",
             "functionName",

@@ -8,8 +8,9 @@ use time::OffsetDateTime;
 
 use super::chain::Made;
 use super::Tracer;
-use crate::actions::{skipped, Action, ActionRecord};
-use crate::ids::{IamName, IncidentId};
+use crate::actions::instance::PROTECTED_TAG;
+use crate::actions::{read_failed, skipped, Action, ActionRecord};
+use crate::ids::{IamName, IncidentId, InstanceId};
 use crate::playbooks::credentials::{self, Credentials, Options};
 use crate::principal::Principal;
 
@@ -98,8 +99,23 @@ async fn one(
         Made::Share { shared, accounts } if !accounts.is_empty() => {
             vec![t.shares.unshare(shared, accounts, dry_run).await]
         }
-        // Listed with the writes; stopping what the chain launched is left to a person.
+        Made::Instance { id } if t.config.trace.stop_instances => vec![stop(t, id).await],
+        // Listed with the writes; stopping what the chain launched is opt-in.
         Made::Share { .. } | Made::Instance { .. } => Vec::new(),
+    }
+}
+
+/// TRACE_STOP_INSTANCES: an instance the chain launched is stopped (its disks kept), unless it
+/// carries the protection tag.
+async fn stop(t: &Tracer<'_>, id: &InstanceId) -> ActionRecord {
+    match t.instances.describe(id).await {
+        Err(e) => read_failed(Action::StopInstance, id.as_str(), &e),
+        Ok(facts) if facts.protected => skipped(
+            Action::StopInstance,
+            id.as_str(),
+            format!("{id} carries {PROTECTED_TAG}=true: a person decides"),
+        ),
+        Ok(facts) => t.instances.stop(&facts, t.config.dry_run).await,
     }
 }
 

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::actions::iam::IamActions;
+use crate::actions::instance::InstanceActions;
 use crate::actions::shares::ShareActions;
 use crate::actions::{observed, read_failed, skipped, Action, ActionRecord};
 use crate::config::Config;
@@ -38,6 +39,7 @@ pub const RESERVE: Duration = Duration::from_secs(30);
 pub struct Tracer<'a> {
     pub iam: &'a IamActions,
     pub shares: ShareActions,
+    pub instances: &'a InstanceActions,
     pub cloudtrail: &'a aws_sdk_cloudtrail::Client,
     pub account: &'a AccountId,
     pub config: &'a Config,
