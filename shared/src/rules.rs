@@ -11,7 +11,7 @@ use crate::policy::{
     FALLBACK_POLICY_NAME, QUARANTINE_POLICY_NAME, QUARANTINE_POLICY_PATH,
     REVOKE_SESSIONS_POLICY_NAME,
 };
-use crate::principal::Principal;
+use crate::principal::{IamPath, Principal};
 use crate::protect::PrincipalPatterns;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -53,7 +53,7 @@ pub enum Test {
     /// As above, for RunInstances of GPU / accelerator families.
     GpuOutsideAllowed,
     RootCaller,
-    /// Ingress from anywhere to SSH or RDP.
+    /// Ingress from anywhere to SSH or RDP, by anyone but cordon's own roles (`cordon_roles`).
     AdminPortsOpen,
     /// cordon's own defences changed by a principal that is not cordon's (`cordon_principals`).
     CordonTampered,
@@ -357,6 +357,10 @@ pub struct RuleSettings {
     pub bedrock_allowed: PrincipalPatterns,
     /// `None`: the principal check of the compute rules is off.
     pub compute_allowed: Option<PrincipalPatterns>,
+    /// cordon's own function roles: their calls never trip `admin-ports-open` (isolate-instance
+    /// opens its untrack group to all traffic). Only the roles: a group's `cordon-` name or
+    /// `cordon:purpose` tag is anyone's to set.
+    pub cordon_roles: PrincipalPatterns,
     /// cordon's own function roles and its deployer: their calls never trip `cordon-tampered`
     /// (cordon converges its policy with CreatePolicyVersion and tags what it contains).
     pub cordon_principals: PrincipalPatterns,
@@ -515,14 +519,7 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
             let outside = find_values(&text, "\"Account\":\"").any(|a| !trusted(a, r, s));
             outside
         }),
-        Test::BedrockByOutsider => {
-            let account = r
-                .account()
-                .and_then(|a| crate::ids::AccountId::parse(a).ok());
-            s.bedrock_allowed
-                .matching(account.as_ref(), &caller(r))
-                .is_none()
-        }
+        Test::BedrockByOutsider => !listed(&s.bedrock_allowed, r),
         Test::ComputeOutsideAllowed => compute_outside(r, s),
         Test::GpuOutsideAllowed => {
             let gpu = r
@@ -532,7 +529,7 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
             gpu && compute_outside(r, s)
         }
         Test::RootCaller => r.user_identity.kind.as_deref() == Some("Root"),
-        Test::AdminPortsOpen => opens_admin_ports(r),
+        Test::AdminPortsOpen => opens_admin_ports(r) && !listed(&s.cordon_roles, r),
         Test::CordonTampered => !by_cordon(r, s) && touches_cordon(r, s),
     }
 }
@@ -586,12 +583,18 @@ fn is_aws_quarantine_inline(name: &str) -> bool {
         .any(|n| name.eq_ignore_ascii_case(n))
 }
 
+/// The caller is on `list`, at the path its ARN in the record gives.
+fn listed(list: &PrincipalPatterns, r: &Record) -> bool {
+    let account = r.account().and_then(|a| AccountId::parse(a).ok());
+    let who = caller(r);
+    let path = IamPath::of_caller(&r.user_identity, &who);
+    list.matching(account.as_ref(), &who, path.as_ref())
+        .is_some()
+}
+
 /// The call was made by one of cordon's own roles or by its deployer.
 fn by_cordon(r: &Record, s: &RuleSettings) -> bool {
-    let account = r.account().and_then(|a| AccountId::parse(a).ok());
-    s.cordon_principals
-        .matching(account.as_ref(), &caller(r))
-        .is_some()
+    listed(&s.cordon_principals, r)
 }
 
 /// Lambda's API name for a CloudTrail event name: `UpdateFunctionCode20150331v2` ->
@@ -704,12 +707,10 @@ fn compute_outside(r: &Record, s: &RuleSettings) -> bool {
         && r.aws_region
             .as_deref()
             .is_some_and(|reg| !s.allowed_regions.iter().any(|a| a == reg));
-    let principal_outside = s.compute_allowed.as_ref().is_some_and(|allowed| {
-        let account = r
-            .account()
-            .and_then(|a| crate::ids::AccountId::parse(a).ok());
-        allowed.matching(account.as_ref(), &caller(r)).is_none()
-    });
+    let principal_outside = s
+        .compute_allowed
+        .as_ref()
+        .is_some_and(|allowed| !listed(allowed, r));
     region_outside || principal_outside
 }
 

@@ -7,6 +7,7 @@ mod credentials;
 mod instance;
 mod layers;
 mod ledger;
+mod protection;
 mod quarantine_denies;
 mod reliability;
 mod template;
