@@ -9,6 +9,8 @@
 //!   duplicate.
 //! - `INCIDENT#<id>` / `ACTION#<function>#<nnnn>#<ii>`: each action of that delivery, with the
 //!   state before.
+//! - `RATE#<account>#<window>` / `RATE`: the containments the budget allowed in a window;
+//!   `PAID#<account>#<resource>` / `BUDGET`: a target the budget paid for (`paid_at`).
 //!
 //! Queries: all of an incident = `pk` alone; all incidents of a principal or instance = index
 //! `by-resource` (`resource_pk`, `created_at`); open incidents = sparse index `open`
@@ -117,6 +119,14 @@ fn n(v: impl ToString) -> AttributeValue {
 
 fn pk(incident: &Incident) -> AttributeValue {
     s(format!("INCIDENT#{}", incident.id))
+}
+
+/// One item per target the budget paid for, for good. IAM names are unique whatever their case.
+fn paid_pk(account: &str, resource_key: &str) -> AttributeValue {
+    s(format!(
+        "PAID#{account}#{}",
+        resource_key.to_ascii_lowercase()
+    ))
 }
 
 /// `SET a = :a, …` from pairs, every name behind a placeholder (many are reserved words).
@@ -423,6 +433,47 @@ impl Ledger {
             .update_expression(expression)
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(())
+    }
+
+    /// Whether the budget has paid for this target (`resource_key`, as [`Target::resource_key`]
+    /// gives it) before. Asked through a conditional UpdateItem, which the functions may call
+    /// (GetItem they may not); it writes only to an item that is already there.
+    pub async fn paid_for(&self, account: &str, resource_key: &str) -> Result<bool, AwsError> {
+        let seen = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", paid_pk(account, resource_key))
+            .key("sk", s("BUDGET"))
+            .update_expression("SET #seen = :now")
+            .condition_expression("attribute_exists(#paid)")
+            .expression_attribute_names("#seen", "last_seen_at")
+            .expression_attribute_names("#paid", "paid_at")
+            .expression_attribute_values(":now", s(rfc3339_millis(OffsetDateTime::now_utc())))
+            .send()
+            .await
+            .map_err(aws);
+        match seen {
+            Ok(_) => Ok(true),
+            Err(e) if e.is("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Record that the budget paid for this target: later incidents against it cost nothing.
+    pub async fn mark_paid(&self, account: &str, resource_key: &str) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", paid_pk(account, resource_key))
+            .key("sk", s("BUDGET"))
+            .update_expression("SET #paid = if_not_exists(#paid, :now)")
+            .expression_attribute_names("#paid", "paid_at")
+            .expression_attribute_values(":now", s(rfc3339_millis(OffsetDateTime::now_utc())))
             .send()
             .await
             .map_err(aws)?;

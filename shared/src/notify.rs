@@ -272,6 +272,7 @@ mod tests {
     fn subject_names_what_was_contained() {
         let target = Target::Credentials {
             principal: Principal::User(IamName::parse("alice").unwrap()),
+            path: None,
             access_key: Some(AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap()),
             all_keys: false,
             created: None,
@@ -296,6 +297,7 @@ mod tests {
     fn subject_is_capped_and_ascii() {
         let target = Target::Credentials {
             principal: Principal::User(IamName::parse(&"u".repeat(64)).unwrap()),
+            path: None,
             access_key: None,
             all_keys: false,
             created: None,

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::events::cloudtrail::Record;
 use crate::events::{self, guardduty::Finding, Envelope, Event, EventError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId, InstanceId};
-use crate::principal::Principal;
+use crate::principal::{IamPath, Principal};
 use crate::rules::{self, Response};
 
 /// Which Lambda function is asking: each handles its own kind of target.
@@ -53,6 +53,10 @@ pub struct Incident {
 pub enum Target {
     Credentials {
         principal: Principal,
+        /// Where the principal sits, as the caller's ARN in a CloudTrail record says; `None`
+        /// when the event does not say (a GuardDuty finding names the principal alone).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<IamPath>,
         access_key: Option<AccessKeyId>,
         /// Deactivate every key of the user, whatever DEACTIVATE_ALL_KEYS says.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -328,6 +332,7 @@ fn credentials_target(
     };
     Ok(Target::Credentials {
         principal,
+        path: None,
         access_key: key,
         all_keys: false,
         created: None,
@@ -385,13 +390,17 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
     let target = if let Some(principal) = quarantined.clone() {
         Target::Credentials {
             principal,
+            // Named by a request field: where it sits is not said by an ARN.
+            path: None,
             access_key: None,
             all_keys: true,
             created: None,
         }
     } else {
+        let principal = rules::caller(record);
         Target::Credentials {
-            principal: rules::caller(record),
+            path: IamPath::of_caller(&record.user_identity, &principal),
+            principal,
             access_key: record
                 .user_identity
                 .access_key_id

@@ -9,6 +9,7 @@ mod delivery;
 mod instance;
 mod layers;
 mod ledger;
+mod protection;
 mod quarantine_denies;
 mod reliability;
 mod template;

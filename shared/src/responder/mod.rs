@@ -274,7 +274,7 @@ impl Responder {
         let cutoff = if continued.is_some() { now } else { cutoff };
         let within_budget = if budget::spends_budget(kind, previous.as_deref(), self.config.dry_run)
         {
-            self.within_budget(incident, now).await
+            self.within_budget(incident, target, now).await
         } else {
             Ok(true)
         };

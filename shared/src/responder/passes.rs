@@ -62,6 +62,7 @@ impl Responder {
                 access_key,
                 all_keys,
                 created,
+                ..
             } => {
                 let opts = credentials::Options {
                     dry_run: self.config.dry_run,
@@ -87,6 +88,7 @@ impl Responder {
                 let opts = instance::Options {
                     dry_run: self.config.dry_run,
                     stop_instance: self.config.stop_instance,
+                    protection_tag: self.config.protection_tag.clone(),
                 };
                 instance::contain(&self.ec2, &self.iam, id, &incident.id, cutoff, &opts).await
             }

@@ -1,8 +1,9 @@
-//! Why a target is not touched: another account's finding, a protected principal, or a kind of
-//! principal that an IAM policy cannot contain. Checked before any change.
+//! Why a target is not touched: another account's finding, a protected principal or instance, or
+//! a kind of principal that an IAM policy cannot contain. Checked before any change.
 
 use crate::ledger::Status;
 use crate::principal::Principal;
+use crate::protect;
 use crate::rules;
 use crate::signals::{Incident, Target};
 
@@ -22,13 +23,27 @@ impl Responder {
                 ),
             ));
         }
-        let Target::Credentials { principal, .. } = target else {
-            return None;
+        let (principal, path) = match target {
+            // The administrator's tag, if one is reserved, is read with the instance's state
+            // by the playbook.
+            Target::Instance { instance } => {
+                return protect::instance_listed(&self.config.protected_instances, instance).then(
+                    || {
+                        (
+                            Status::Protected,
+                            format!("instance {instance} is listed in PROTECTED_INSTANCES"),
+                        )
+                    },
+                );
+            }
+            Target::Credentials {
+                principal, path, ..
+            } => (principal, path),
         };
-        if let Some(p) = self
-            .config
-            .protected
-            .matching(Some(&self.account), principal)
+        if let Some(p) =
+            self.config
+                .protected
+                .matching(Some(&self.account), principal, path.as_ref())
         {
             return Some((
                 Status::Protected,
