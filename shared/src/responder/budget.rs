@@ -43,8 +43,12 @@ impl Responder {
                 now,
             )
             .await?;
+        // The containment is paid for: failing to remember that must not hold it back. The
+        // cost is that the target's next incident pays again.
         if taken {
-            self.ledger.mark_paid(account, &resource).await?;
+            if let Err(error) = self.ledger.mark_paid(account, &resource).await {
+                tracing::warn!(incident = %incident.id, %error, "could not mark the target paid for");
+            }
         }
         Ok(taken)
     }

@@ -194,15 +194,26 @@ impl Responder {
             reason: Some(reason.clone()),
             ..report
         };
-        let delivery = self
+        let delivery = match self
             .ledger
             .note(incident, target, request_id, status, &reason)
             .await
-            .map_err(|error| ResponseError::Ledger {
-                incident: incident.id.clone(),
-                error,
-                report: Box::new(report.clone()),
-            })?;
+        {
+            Ok(delivery) => delivery,
+            // Unrecorded, so it may be a first delivery: told unless merely ignored.
+            Err(error) if notice::decline_is_news(status, 1) => {
+                return Err(self
+                    .ledger_failed(incident, target, request_id, error, report)
+                    .await)
+            }
+            Err(error) => {
+                return Err(ResponseError::Ledger {
+                    incident: incident.id.clone(),
+                    error,
+                    report: Box::new(report),
+                })
+            }
+        };
         report.delivery_number = Some(delivery);
         report.delivery = Some(if delivery > 1 {
             Delivery::Repeat
@@ -260,11 +271,9 @@ impl Responder {
                 tracing::error!(incident = %incident.id, error = %e, "ledger unavailable; containing anyway");
                 let played = self.run_playbook(incident, target, now, deadline).await;
                 report.status = Some(self.settle(&mut report, played));
-                return Err(ResponseError::Ledger {
-                    incident: incident.id.clone(),
-                    error: e,
-                    report: Box::new(report),
-                });
+                return Err(self
+                    .ledger_failed(incident, Some(target), request_id, e, report)
+                    .await);
             }
         };
         report.delivery = Some(kind);
@@ -288,12 +297,18 @@ impl Responder {
                 tracing::warn!(incident = %incident.id, "containment deferred by the rate limit");
                 Status::Deferred
             }
+            // Not knowing the budget is not a licence to spend it: nothing is changed, a person
+            // is told, and the failed invocation is retried.
             Err(error) => {
-                return Err(ResponseError::Ledger {
-                    incident: incident.id.clone(),
-                    error,
-                    report: Box::new(report),
-                })
+                tracing::error!(incident = %incident.id, %error, "containment budget unreadable; not acting");
+                report.status = Some(Status::Failed);
+                report.reason = Some(
+                    "the account's containment budget could not be read from the ledger: cordon did NOT act yet"
+                        .to_owned(),
+                );
+                return Err(self
+                    .ledger_failed(incident, Some(target), request_id, error, report)
+                    .await);
             }
         };
         report.status = Some(status);
@@ -347,12 +362,11 @@ impl Responder {
                 },
             )
             .await;
+        // Any notification above promised a ledger record that is not there: say so.
         if let Err(error) = recorded {
-            return Err(ResponseError::Ledger {
-                incident: incident.id.clone(),
-                error,
-                report: Box::new(report),
-            });
+            return Err(self
+                .ledger_failed(incident, Some(target), request_id, error, report)
+                .await);
         }
         let failures: Vec<String> = report
             .actions

@@ -1,12 +1,14 @@
-//! When a person is told, and the telling: once per status, again on failure or on drift.
+//! When a person is told, and the telling: once per status, again on failure or on drift, and
+//! whenever the ledger could not be written.
 
 use time::OffsetDateTime;
 
 use crate::actions::{ActionRecord, Outcome};
+use crate::aws::AwsError;
 use crate::ledger::{Delivery, Status};
 use crate::notify;
 use crate::policy::rfc3339_seconds;
-use crate::signals::Incident;
+use crate::signals::{Incident, Target};
 
 use super::{Report, Responder, ResponseError};
 
@@ -43,6 +45,35 @@ pub(super) fn decline_is_news(status: Status, delivery: u64) -> bool {
 }
 
 impl Responder {
+    /// A ledger write failed: a person is told all the same (the message says the record is
+    /// incomplete), and the invocation fails, so Lambda's retry records it.
+    pub(super) async fn ledger_failed(
+        &self,
+        incident: &Incident,
+        target: Option<&Target>,
+        request_id: &str,
+        error: AwsError,
+        mut report: Report,
+    ) -> ResponseError {
+        let message = notify::compose(
+            incident,
+            target,
+            report.status.unwrap_or(Status::Failed),
+            self.config.dry_run,
+            report.reason.as_deref(),
+            &report.actions,
+        )
+        .ledger_failed(&error, request_id);
+        // A failed publish is logged by `publish` and shows as `notified: false`; the ledger
+        // error stays the one the invocation fails with.
+        let _ = self.publish(incident, &message, &mut report).await;
+        ResponseError::Ledger {
+            incident: incident.id.clone(),
+            error,
+            report: Box::new(report),
+        }
+    }
+
     pub(super) async fn publish(
         &self,
         incident: &Incident,
