@@ -9,6 +9,7 @@ mod layers;
 mod ledger;
 mod quarantine_denies;
 mod reliability;
+mod tamper;
 mod template;
 mod user_credentials;
 
