@@ -61,9 +61,13 @@ pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
     context.deadline = u64::try_from(now.as_millis()).expect("millis") + 60_000;
     context.invoked_function_arn =
         "arn:aws:lambda:us-east-1:123456789012:function:quarantine-credentials".to_owned();
-    cordon::lambda::handle(r, lambda_runtime::LambdaEvent::new(event, context))
-        .await
-        .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
+    // Boxed: the invocation's state on the heap, not in each test's own future (on its stack).
+    Box::pin(cordon::lambda::handle(
+        r,
+        lambda_runtime::LambdaEvent::new(event, context),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
 }
 
 /// The sample IAM-user finding, aimed at `user`'s `key` under a fresh finding id.
