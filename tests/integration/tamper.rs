@@ -554,3 +554,46 @@ async fn only_a_call_on_this_accounts_policy_restores_it() {
     assert_eq!(report.status, Some(Status::Ignored), "{report:#?}");
     assert!(report.actions.is_empty(), "{report:#?}");
 }
+
+/// An attacker who first spends cordon's containment budget (a flood of findings), then rewrites
+/// the policy: the caller's containment is deferred, but the restore is not.
+#[tokio::test]
+async fn a_spent_rate_limit_does_not_hold_back_the_restore() {
+    let moto = Moto::start().unwrap();
+    let d = Deployment::create(&moto).await.unwrap();
+    let iam = &d.clients.iam;
+    let r = responder(
+        &d,
+        Function::QuarantineCredentials,
+        &[("RATE_LIMIT", "1"), ("RATE_WINDOW_SECONDS", "3600")],
+    )
+    .await;
+    let decoy = unique("zoe");
+    let decoy_keys = seed_user(iam, &decoy, 1).await.unwrap();
+    let spent = lambda_invoke(&r, user_finding(&decoy, &decoy_keys[0]).1).await;
+    assert_eq!(spent.status, Some(Status::Contained));
+    let mallory = unique("mallory");
+    let keys = seed_user(iam, &mallory, 1).await.unwrap();
+    let version = plant_version(iam, ALLOW_ALL).await;
+    let mut e = event("cloudtrail-cordon-policy-version.json").unwrap();
+    e["detail"]["eventID"] = unique("event").into();
+    e["detail"]["userIdentity"]["userName"] = mallory.clone().into();
+    e["detail"]["userIdentity"]["accessKeyId"] = keys[0].clone().into();
+
+    let report = lambda_invoke(&r, e).await;
+
+    assert_eq!(report.status, Some(Status::Deferred), "{report:#?}");
+    assert_eq!(key_statuses(iam, &mallory).await.unwrap()[0].1, "Active");
+    assert_eq!(default_document(iam).await, policy::quarantine_document());
+    let tampered = assert_restored(&report, &version);
+    let body = bodies(&d, &moto).await.join("\n");
+    assert!(
+        body.contains("RATE LIMIT") || body.contains("rate limit"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("TAMPERED WITH: {tampered}")),
+        "{body}"
+    );
+    still_contained(iam, &decoy).await;
+}
