@@ -101,6 +101,8 @@ pub struct Settled<'a> {
     pub notified: Option<Status>,
     /// The new session cutoff, when continued activity moved it.
     pub moved_cutoff: Option<OffsetDateTime>,
+    /// Why the incident stands as it does (a refusal, drift, tampering), when there is a why.
+    pub reason: Option<&'a str>,
 }
 
 pub struct Ledger {
@@ -364,6 +366,7 @@ impl Ledger {
             actions,
             notified,
             moved_cutoff,
+            reason,
         } = settled;
         let puts = actions.iter().enumerate().map(|(i, a)| {
             let mut put = self
@@ -423,6 +426,9 @@ impl Ledger {
         }
         if let Some(cutoff) = moved_cutoff {
             u = u.set("cutoff", s(rfc3339_seconds(cutoff)));
+        }
+        if let Some(reason) = reason {
+            u = u.set("reason", s(reason));
         }
         let expression = format!("SET {}", u.sets.join(", "));
         self.client

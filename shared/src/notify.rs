@@ -318,6 +318,7 @@ mod tests {
             region: Some("us-east-1".to_owned()),
             count: 1,
             last_seen: None,
+            touched_quarantine: false,
         }
     }
 

@@ -677,6 +677,28 @@ fn last_segment(value: &str) -> &str {
     value.rsplit('/').next().unwrap_or(value)
 }
 
+/// The call changed cordon's quarantine policy: a new or default version, a version or the
+/// policy deleted, or its detachment from a user, role or group.
+pub fn touches_quarantine_policy(r: &Record) -> bool {
+    r.event_source == IAM
+        && matches!(
+            r.event_name.as_str(),
+            "CreatePolicyVersion"
+                | "SetDefaultPolicyVersion"
+                | "DeletePolicy"
+                | "DeletePolicyVersion"
+                | "DetachUserPolicy"
+                | "DetachRolePolicy"
+                | "DetachGroupPolicy"
+        )
+        && r.request_str("policyArn").is_some_and(|arn| {
+            arn.starts_with("arn:")
+                && arn.ends_with(&format!(
+                    ":policy{QUARANTINE_POLICY_PATH}{QUARANTINE_POLICY_NAME}"
+                ))
+        })
+}
+
 fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
     let prefixed = |name: &str| {
         s.cordon_prefix.as_deref().is_some_and(|p| {
@@ -706,21 +728,7 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
             .is_some_and(|st| st.eq_ignore_ascii_case("Active")),
         (IAM, "TagUser" | "TagRole") => tag_keys(r.request("tags")),
         (IAM, "UntagUser" | "UntagRole") => tag_keys(r.request("tagKeys")),
-        (
-            IAM,
-            "CreatePolicyVersion"
-            | "SetDefaultPolicyVersion"
-            | "DeletePolicy"
-            | "DeletePolicyVersion"
-            | "DetachUserPolicy"
-            | "DetachRolePolicy"
-            | "DetachGroupPolicy",
-        ) => r.request_str("policyArn").is_some_and(|arn| {
-            arn.starts_with("arn:")
-                && arn.ends_with(&format!(
-                    ":policy{QUARANTINE_POLICY_PATH}{QUARANTINE_POLICY_NAME}"
-                ))
-        }),
+        (IAM, _) if touches_quarantine_policy(r) => true,
         (LAMBDA, name) => {
             LAMBDA_CHANGES.contains(&lambda_operation(name))
                 && r.request_str("functionName")

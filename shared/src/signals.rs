@@ -46,6 +46,10 @@ pub struct Incident {
     /// than the session cutoff means the attacker is still active.
     #[serde(skip)]
     pub last_seen: Option<OffsetDateTime>,
+    /// The call touched cordon's quarantine policy (rule `cordon-tampered`): its document is
+    /// restored whether or not the caller is contained.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub touched_quarantine: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -227,6 +231,7 @@ fn from_finding(
             .event_last_seen
             .as_deref()
             .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
+        touched_quarantine: false,
     };
     let ignore = |reason: String| {
         Ok(Signal::Ignore {
@@ -373,6 +378,8 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
         region: record.aws_region.clone(),
         count: 1,
         last_seen: None,
+        touched_quarantine: rule.id == "cordon-tampered"
+            && rules::touches_quarantine_policy(record),
     };
     // AWS quarantined someone: the target is that user, not the caller (often AWS itself).
     let quarantined = if rule.id == "aws-quarantined-key" {

@@ -13,6 +13,7 @@ mod never_silent;
 mod protection;
 mod quarantine_denies;
 mod reliability;
+mod tamper;
 mod template;
 mod user_credentials;
 
@@ -102,7 +103,12 @@ pub async fn lambda_try(r: &Responder, event: Value) -> Result<Report, lambda_ru
         r.function().name()
     );
     assert_delivered(r, &event);
-    cordon::lambda::handle(r, lambda_runtime::LambdaEvent::new(event, context)).await
+    // Boxed: the invocation's state on the heap, not in each test's own future (on its stack).
+    Box::pin(cordon::lambda::handle(
+        r,
+        lambda_runtime::LambdaEvent::new(event, context),
+    ))
+    .await
 }
 
 /// The sample IAM-user finding, aimed at `user`'s `key` under a fresh finding id.

@@ -95,8 +95,8 @@ impl Responder {
         }
     }
 
-    /// The incident's status from what the playbook did; a refusal (a protected instance) is
-    /// recorded with its reason.
+    /// The incident's status from what the playbook did, after what the report holds already
+    /// (the restore); a refusal (a protected instance) is recorded with its reason.
     pub(super) fn settle(&self, report: &mut Report, played: Played) -> Status {
         match played {
             Played::Refused(reason) => {
@@ -104,7 +104,7 @@ impl Responder {
                 Status::Protected
             }
             Played::Actions(actions) => {
-                report.actions = actions;
+                report.actions.extend(actions);
                 if report.actions.iter().any(ActionRecord::failed) {
                     Status::Failed
                 } else if self.config.dry_run {
@@ -114,6 +114,17 @@ impl Responder {
                 }
             }
         }
+    }
+}
+
+/// A declined caller (protected, root, notify-only) keeps its status and reason; the restore
+/// that ran regardless makes it failed if it failed.
+pub(super) fn keep_declined(report: &mut Report, (status, reason): (Status, String)) -> Status {
+    report.reason = Some(reason);
+    if report.actions.iter().any(ActionRecord::failed) {
+        Status::Failed
+    } else {
+        status
     }
 }
 

@@ -1,6 +1,7 @@
 //! Why a target is not touched: another account's finding, a protected principal or instance, or
 //! a kind of principal that an IAM policy cannot contain. Checked before any change.
 
+use crate::ids::AccountId;
 use crate::ledger::Status;
 use crate::principal::Principal;
 use crate::protect;
@@ -10,9 +11,14 @@ use crate::signals::{Incident, Target};
 use super::Responder;
 
 impl Responder {
+    /// The account the incident is about, when it is not this one.
+    pub(super) fn other_account<'a>(&self, incident: &'a Incident) -> Option<&'a AccountId> {
+        incident.account.as_ref().filter(|a| **a != self.account)
+    }
+
     /// Why this target must not be touched, checked before any change.
     pub(super) fn refusal(&self, incident: &Incident, target: &Target) -> Option<(Status, String)> {
-        if let Some(other) = incident.account.as_ref().filter(|a| **a != self.account) {
+        if let Some(other) = self.other_account(incident) {
             // A delegated administrator receives its members' findings: a same-named principal
             // here is not the one the finding is about.
             return Some((
