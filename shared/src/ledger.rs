@@ -26,6 +26,7 @@ use time::OffsetDateTime;
 
 use crate::actions::{rfc3339_millis, ActionRecord, Outcome};
 use crate::aws::{aws, AwsError};
+use crate::ids::AccessKeyId;
 use crate::policy::rfc3339_seconds;
 use crate::signals::{Function, Incident, Target};
 
@@ -86,6 +87,9 @@ pub enum Claim {
         /// The status the last finished invocation wrote, and the one that was notified.
         previous: Option<String>,
         notified: Option<String>,
+        /// The access key whose sessions the cutoff last covered: the finding's key when it was
+        /// set, or the key that made the cutoff move.
+        cut_key: Option<String>,
     },
     Busy {
         delivery: u64,
@@ -99,8 +103,8 @@ pub struct Settled<'a> {
     pub actions: &'a [ActionRecord],
     /// The status a notification went out for, if one did.
     pub notified: Option<Status>,
-    /// The new session cutoff, when continued activity moved it.
-    pub moved_cutoff: Option<OffsetDateTime>,
+    /// The new session cutoff, when continued activity moved it, and the key that was active.
+    pub moved_cutoff: Option<(OffsetDateTime, Option<&'a AccessKeyId>)>,
     /// Why the incident stands as it does (a refusal, drift, tampering), when there is a why.
     pub reason: Option<&'a str>,
 }
@@ -234,12 +238,14 @@ impl Ledger {
         let stamp = rfc3339_millis(now);
         let mut u = self
             .describe(incident, Some(target), &stamp)
-            .set_once("cutoff", s(rfc3339_seconds(now)))
-            .set("lease_owner", s(request_id))
-            .set(
-                "lease_expires",
-                n(now.unix_timestamp() as u64 + lease_seconds),
-            );
+            .set_once("cutoff", s(rfc3339_seconds(now)));
+        if let Some(key) = target.access_key() {
+            u = u.set_once("cut_key", s(key.as_str()));
+        }
+        let mut u = u.set("lease_owner", s(request_id)).set(
+            "lease_expires",
+            n(now.unix_timestamp() as u64 + lease_seconds),
+        );
         let now_key = u.value("now_epoch", n(now.unix_timestamp()));
         let lease = u.name("lease_expires");
         // Our own lease counts as free: the SDK may retry a claim whose first attempt was
@@ -284,6 +290,7 @@ impl Ledger {
                     cutoff,
                     previous,
                     notified: string(&item, "notified_status"),
+                    cut_key: string(&item, "cut_key"),
                 })
             }
             Err(e) if e.is("ConditionalCheckFailedException") => {
@@ -424,8 +431,11 @@ impl Ledger {
         if let Some(notified) = notified {
             u = u.set("notified_status", s(notified.as_str()));
         }
-        if let Some(cutoff) = moved_cutoff {
+        if let Some((cutoff, key)) = moved_cutoff {
             u = u.set("cutoff", s(rfc3339_seconds(cutoff)));
+            if let Some(key) = key {
+                u = u.set("cut_key", s(key.as_str()));
+            }
         }
         if let Some(reason) = reason {
             u = u.set("reason", s(reason));

@@ -149,6 +149,14 @@ impl Target {
         }
     }
 
+    /// The access key the finding or call names, if any.
+    pub fn access_key(&self) -> Option<&AccessKeyId> {
+        match self {
+            Self::Credentials { access_key, .. } => access_key.as_ref(),
+            Self::Instance { .. } => None,
+        }
+    }
+
     /// The ledger's index key for "all incidents of this principal or instance".
     pub fn resource_key(&self) -> String {
         match self {

@@ -276,7 +276,8 @@ async fn a_later_cutoff_survives_a_repeat_of_an_older_finding() {
 }
 
 /// GuardDuty re-sends the finding. Without activity after the cutoff the repeat keeps it; with
-/// `eventLastSeen` after the cutoff (and a higher `count`) the attacker holds a session issued
+/// `eventLastSeen` after the cutoff but the key the cutoff covered, the key is only being refused
+/// and the cutoff stays; with a key it did not cover, the attacker holds a credential issued
 /// since, so the cutoff moves to now, the ledger keeps the new one, and the notification says
 /// why.
 #[tokio::test]
@@ -318,8 +319,19 @@ async fn activity_after_containment_moves_the_cutoff_to_now() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let seen = OffsetDateTime::now_utc();
-    let mut active = repeat(&e, 3);
+    // The key the cutoff covered, still calling: only refused. Moving the cutoff for it would
+    // cut a shared role's legitimate sessions again each time the attacker calls.
+    let mut refused = repeat(&e, 3);
+    refused["detail"]["service"]["eventLastSeen"] = rfc3339_millis(seen).into();
+    let same_key = lambda_invoke(&r, refused).await;
+    assert_eq!(revoke_document(iam, &user).await, first);
+    assert_eq!(ledger_cutoff().await, cutoff);
+    assert!(!same_key.notified, "{same_key:#?}");
+
+    // A credential the cutoff did not cover (GuardDuty folded a new session into the finding).
+    let mut active = repeat(&e, 4);
     active["detail"]["service"]["eventLastSeen"] = rfc3339_millis(seen).into();
+    active["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = "ASIAEXAMPLENEWSESS01".into();
     let report = lambda_invoke(&r, active).await;
 
     let moved = cutoff_of(&revoke_document(iam, &user).await);
@@ -341,7 +353,7 @@ async fn activity_after_containment_moves_the_cutoff_to_now() {
         "{why}"
     );
     assert!(why.contains(&rfc3339_millis(seen)[..19]), "{why}");
-    let item = ledger_action(&d, &finding, 3, Action::RevokeSessions).await;
+    let item = ledger_action(&d, &finding, 4, Action::RevokeSessions).await;
     assert_eq!(attr(&item, "outcome"), "succeeded");
     let messages = bodies(&d, moto()).await;
     assert_eq!(messages.len(), 1, "{messages:?}");

@@ -257,14 +257,15 @@ impl Responder {
             .ledger
             .claim(incident, target, request_id, self.config.lease_seconds, now)
             .await;
-        let (delivery, kind, cutoff, previous, notified) = match claim {
+        let (delivery, kind, cutoff, previous, notified, cut_key) = match claim {
             Ok(Claim::Owned {
                 delivery,
                 kind,
                 cutoff,
                 previous,
                 notified,
-            }) => (Some(delivery), kind, cutoff, previous, notified),
+                cut_key,
+            }) => (Some(delivery), kind, cutoff, previous, notified, cut_key),
             Ok(Claim::Busy { delivery, owner }) => {
                 tracing::info!(incident = %incident.id, %owner, "another invocation is handling this incident");
                 return Ok(Report {
@@ -295,7 +296,13 @@ impl Responder {
         report.delivery = Some(kind);
         report.delivery_number = delivery;
         // A repeat showing activity after the cutoff: the attacker holds a session issued since.
-        let continued = notice::activity_after(kind, incident, cutoff);
+        let continued = notice::activity_after(
+            kind,
+            incident,
+            cutoff,
+            target.access_key(),
+            cut_key.as_deref(),
+        );
         let cutoff = if continued.is_some() { now } else { cutoff };
         report.actions = self.restore_quarantine(incident).await;
         let status = if let Some(declined) = declined {
@@ -381,7 +388,7 @@ impl Responder {
                     status,
                     actions: &report.actions,
                     notified: report.notified.then_some(status),
-                    moved_cutoff: continued.is_some().then_some(cutoff),
+                    moved_cutoff: continued.is_some().then_some((cutoff, target.access_key())),
                     reason: report.reason.as_deref(),
                 },
             )

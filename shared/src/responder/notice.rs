@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use crate::actions::{ActionRecord, Outcome};
 use crate::aws::AwsError;
+use crate::ids::AccessKeyId;
 use crate::ledger::{Delivery, Status};
 use crate::notify;
 use crate::policy::rfc3339_seconds;
@@ -22,15 +23,21 @@ pub(super) fn found_tampering(actions: &[ActionRecord]) -> bool {
     actions.iter().any(|a| a.tampered.is_some())
 }
 
-/// On a repeat, GuardDuty's `eventLastSeen` after the session cutoff: the attacker is still
-/// active with a session issued since. Returns when it was last seen.
+/// On a repeat, GuardDuty's `eventLastSeen` after the session cutoff, with a key the cutoff
+/// did not cover: the attacker is active with a credential issued since. Returns when it was
+/// last seen. The key the cutoff was set for, still "active", is only being refused: moving the
+/// cutoff for it would cut every legitimate session of a shared role again, as often as the
+/// attacker cares to keep calling.
 pub(super) fn activity_after(
     kind: Delivery,
     incident: &Incident,
     cutoff: OffsetDateTime,
+    key: Option<&AccessKeyId>,
+    cut_key: Option<&str>,
 ) -> Option<String> {
     let seen = incident.last_seen.filter(|seen| *seen > cutoff)?;
-    (kind == Delivery::Repeat).then(|| rfc3339_seconds(seen))
+    let new_key = key.is_some_and(|k| cut_key != Some(k.as_str()));
+    (kind == Delivery::Repeat && new_key).then(|| rfc3339_seconds(seen))
 }
 
 /// Whether this delivery is news: a failure or a change found on a repeat always is; otherwise only a status that
