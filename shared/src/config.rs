@@ -25,6 +25,8 @@ pub struct Config {
     pub respond_to_sample_findings: bool,
     /// GuardDuty findings below this severity are recorded as ignored.
     pub min_severity: f64,
+    /// At most this many instances of one attack sequence are isolated; the rest are listed.
+    pub max_instances_per_incident: usize,
     pub stop_instance: bool,
     /// How long a claim on an incident holds before a retry may take it over.
     pub lease_seconds: u64,
@@ -219,6 +221,8 @@ impl Config {
             quarantine_roles: flag("QUARANTINE_ROLES")?,
             respond_to_sample_findings: flag("RESPOND_TO_SAMPLE_FINDINGS")?,
             min_severity,
+            max_instances_per_incident: usize::try_from(number("MAX_INSTANCES_PER_INCIDENT", 10)?)
+                .unwrap_or(usize::MAX),
             stop_instance: flag("STOP_INSTANCE")?,
             lease_seconds,
             rate_limit,

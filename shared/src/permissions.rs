@@ -13,6 +13,7 @@ impl Function {
     pub fn actions(self) -> &'static [Action] {
         match self {
             Self::QuarantineCredentials => &[
+                Action::FindKeyOwner,
                 Action::DeactivateAccessKey,
                 Action::AttachQuarantinePolicy,
                 Action::RestoreQuarantinePolicy,

@@ -13,6 +13,7 @@ mod never_silent;
 mod protection;
 mod quarantine_denies;
 mod reliability;
+mod sequence;
 mod tamper;
 mod template;
 mod user_credentials;
