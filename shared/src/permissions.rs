@@ -13,8 +13,10 @@ impl Function {
     pub fn actions(self) -> &'static [Action] {
         match self {
             Self::QuarantineCredentials => &[
+                Action::FindKeyOwner,
                 Action::DeactivateAccessKey,
                 Action::AttachQuarantinePolicy,
+                Action::RestoreQuarantinePolicy,
                 Action::RevokeSessions,
                 Action::TagPrincipal,
                 Action::RemoveLoginProfile,

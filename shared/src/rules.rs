@@ -11,7 +11,7 @@ use crate::policy::{
     FALLBACK_POLICY_NAME, QUARANTINE_POLICY_NAME, QUARANTINE_POLICY_PATH,
     REVOKE_SESSIONS_POLICY_NAME,
 };
-use crate::principal::Principal;
+use crate::principal::{IamPath, Principal};
 use crate::protect::PrincipalPatterns;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,7 +55,7 @@ pub enum Test {
     /// As above, for RunInstances of GPU / accelerator families.
     GpuOutsideAllowed,
     RootCaller,
-    /// Ingress from anywhere to SSH or RDP.
+    /// Ingress from anywhere to SSH or RDP, by anyone but cordon's own roles (`cordon_roles`).
     AdminPortsOpen,
     /// cordon's own defences changed by a principal that is not cordon's (`cordon_principals`).
     CordonTampered,
@@ -379,6 +379,10 @@ pub struct RuleSettings {
     pub iam_admins: PrincipalPatterns,
     /// `None`: the principal check of the compute rules is off.
     pub compute_allowed: Option<PrincipalPatterns>,
+    /// cordon's own function roles: their calls never trip `admin-ports-open` (isolate-instance
+    /// opens its untrack group to all traffic). Only the roles: a group's `cordon-` name or
+    /// `cordon:purpose` tag is anyone's to set.
+    pub cordon_roles: PrincipalPatterns,
     /// cordon's own function roles and its deployer: their calls never trip `cordon-tampered`
     /// (cordon converges its policy with CreatePolicyVersion and tags what it contains).
     pub cordon_principals: PrincipalPatterns,
@@ -513,7 +517,7 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
                 (Some(target), Principal::User(me)) => target != me.as_str(),
                 (Some(_), _) => true,
             };
-            other && !caller_in(&s.iam_admins, r)
+            other && !listed(&s.iam_admins, r)
         }
         Test::AdminGrantByLongTermKey => {
             let long_term = r
@@ -525,7 +529,7 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
                 == Some("arn:aws:iam::aws:policy/AdministratorAccess")
                 || r.request_str("policyDocument")
                     .is_some_and(grants_everything);
-            long_term && admin && !caller_in(&s.iam_admins, r)
+            long_term && admin && !listed(&s.iam_admins, r)
         }
         Test::TrustsOutsideAccount => r
             .request_str("policyDocument")
@@ -577,7 +581,7 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
         Test::ReplicatesUnverified => replication_destinations(r)
             .iter()
             .any(|d| d.get("Account").is_none()),
-        Test::BedrockByOutsider => !caller_in(&s.bedrock_allowed, r),
+        Test::BedrockByOutsider => !listed(&s.bedrock_allowed, r),
         Test::ComputeOutsideAllowed => compute_outside(r, s),
         Test::GpuOutsideAllowed => {
             let bodies = [&r.request_parameters, &r.response_elements];
@@ -591,7 +595,7 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
             gpu && compute_outside(r, s)
         }
         Test::RootCaller => r.user_identity.kind.as_deref() == Some("Root"),
-        Test::AdminPortsOpen => opens_admin_ports(r),
+        Test::AdminPortsOpen => opens_admin_ports(r) && !listed(&s.cordon_roles, r),
         Test::CordonTampered => !by_cordon(r, s) && touches_cordon(r, s),
     }
 }
@@ -645,12 +649,18 @@ fn is_aws_quarantine_inline(name: &str) -> bool {
         .any(|n| name.eq_ignore_ascii_case(n))
 }
 
+/// The caller is on `list`, at the path its ARN in the record gives.
+fn listed(list: &PrincipalPatterns, r: &Record) -> bool {
+    let account = r.account().and_then(|a| AccountId::parse(a).ok());
+    let who = caller(r);
+    let path = IamPath::of_caller(&r.user_identity, &who);
+    list.matching(account.as_ref(), &who, path.as_ref())
+        .is_some()
+}
+
 /// The call was made by one of cordon's own roles or by its deployer.
 fn by_cordon(r: &Record, s: &RuleSettings) -> bool {
-    let account = r.account().and_then(|a| AccountId::parse(a).ok());
-    s.cordon_principals
-        .matching(account.as_ref(), &caller(r))
-        .is_some()
+    listed(&s.cordon_principals, r)
 }
 
 /// Lambda's API name for a CloudTrail event name: `UpdateFunctionCode20150331v2` ->
@@ -674,6 +684,28 @@ fn lambda_function_name(value: &str) -> &str {
 /// after the last `/`.
 fn last_segment(value: &str) -> &str {
     value.rsplit('/').next().unwrap_or(value)
+}
+
+/// The call changed cordon's quarantine policy: a new or default version, a version or the
+/// policy deleted, or its detachment from a user, role or group.
+pub fn touches_quarantine_policy(r: &Record) -> bool {
+    r.event_source == IAM
+        && matches!(
+            r.event_name.as_str(),
+            "CreatePolicyVersion"
+                | "SetDefaultPolicyVersion"
+                | "DeletePolicy"
+                | "DeletePolicyVersion"
+                | "DetachUserPolicy"
+                | "DetachRolePolicy"
+                | "DetachGroupPolicy"
+        )
+        && r.request_str("policyArn").is_some_and(|arn| {
+            arn.starts_with("arn:")
+                && arn.ends_with(&format!(
+                    ":policy{QUARANTINE_POLICY_PATH}{QUARANTINE_POLICY_NAME}"
+                ))
+        })
 }
 
 fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
@@ -705,21 +737,7 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
             .is_some_and(|st| st.eq_ignore_ascii_case("Active")),
         (IAM, "TagUser" | "TagRole") => tag_keys(r.request("tags")),
         (IAM, "UntagUser" | "UntagRole") => tag_keys(r.request("tagKeys")),
-        (
-            IAM,
-            "CreatePolicyVersion"
-            | "SetDefaultPolicyVersion"
-            | "DeletePolicy"
-            | "DeletePolicyVersion"
-            | "DetachUserPolicy"
-            | "DetachRolePolicy"
-            | "DetachGroupPolicy",
-        ) => r.request_str("policyArn").is_some_and(|arn| {
-            arn.starts_with("arn:")
-                && arn.ends_with(&format!(
-                    ":policy{QUARANTINE_POLICY_PATH}{QUARANTINE_POLICY_NAME}"
-                ))
-        }),
+        (IAM, _) if touches_quarantine_policy(r) => true,
         (LAMBDA, name) => {
             LAMBDA_CHANGES.contains(&lambda_operation(name))
                 && r.request_str("functionName")
@@ -766,7 +784,7 @@ fn compute_outside(r: &Record, s: &RuleSettings) -> bool {
     let principal_outside = s
         .compute_allowed
         .as_ref()
-        .is_some_and(|allowed| !caller_in(allowed, r));
+        .is_some_and(|allowed| !listed(allowed, r));
     region_outside || principal_outside
 }
 
@@ -781,14 +799,6 @@ fn is_gpu_type(t: &str) -> bool {
         letters.as_str(),
         "p" | "g" | "gr" | "inf" | "trn" | "dl" | "vt"
     )
-}
-
-/// Whether the record's caller, in the record's account, matches one of `patterns`.
-fn caller_in(patterns: &PrincipalPatterns, r: &Record) -> bool {
-    let account = r
-        .account()
-        .and_then(|a| crate::ids::AccountId::parse(a).ok());
-    patterns.matching(account.as_ref(), &caller(r)).is_some()
 }
 
 fn trusted(account: &str, r: &Record, s: &RuleSettings) -> bool {

@@ -176,7 +176,7 @@ async fn canary_key_contains_its_user() {
 
 /// `event`, a new incident, made by a session of `role` (an assumed role in the emulator's
 /// account), carried by `invoked_by` if given.
-fn by_role(mut e: Value, role: &str, invoked_by: Option<&str>) -> Value {
+pub(crate) fn by_role(mut e: Value, role: &str, invoked_by: Option<&str>) -> Value {
     e["detail"]["eventID"] = unique("event").into();
     let mut identity = json!({
         "type": "AssumedRole",

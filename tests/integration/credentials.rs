@@ -11,12 +11,12 @@ use serde_json::Value;
 
 use crate::{deployment, invoke, invoke_undelivered, moto, responder, role_finding, user_finding};
 
-fn policy_arn() -> String {
+pub(crate) fn policy_arn() -> String {
     format!("arn:aws:iam::{ACCOUNT}:policy/cordon/{QUARANTINE_POLICY_NAME}")
 }
 
 /// The quarantine policy's default version, as IAM holds it.
-async fn default_document(iam: &aws_sdk_iam::Client) -> Value {
+pub(crate) async fn default_document(iam: &aws_sdk_iam::Client) -> Value {
     let managed = iam
         .get_policy()
         .policy_arn(policy_arn())
@@ -39,7 +39,7 @@ async fn default_document(iam: &aws_sdk_iam::Client) -> Value {
     decode(doc.policy_version().unwrap().document().unwrap())
 }
 
-fn decode(doc: &str) -> Value {
+pub(crate) fn decode(doc: &str) -> Value {
     serde_json::from_str(&policy::decode(doc)).expect("policy JSON")
 }
 

@@ -211,11 +211,18 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
         .all(|t| t.target().and_then(|t| t.id()) != Some(w.instance.as_str())));
 }
 
+/// By the administrator's reserved tag (opt-in): tests/integration/protection.rs shows the tag
+/// protects nothing unless PROTECTION_TAG_KEY names it.
 #[tokio::test]
 async fn protected_instance_is_untouched() {
     let d = deployment().await;
     let w = seed(&d, &[("cordon:protected", "true")]).await.unwrap();
-    let r = responder(&d, Function::IsolateInstance, &[]).await;
+    let r = responder(
+        &d,
+        Function::IsolateInstance,
+        &[("PROTECTION_TAG_KEY", "cordon:protected")],
+    )
+    .await;
     let (finding, e) = finding(&w.instance);
     let before: Vec<Vec<String>> =
         futures::future::join_all(w.enis.iter().map(|e| eni_groups(&d, e))).await;

@@ -9,8 +9,12 @@ mod delivery;
 mod instance;
 mod layers;
 mod ledger;
+mod never_silent;
+mod protection;
 mod quarantine_denies;
 mod reliability;
+mod sequence;
+mod tamper;
 mod template;
 mod trace;
 mod user_credentials;
@@ -79,9 +83,17 @@ pub async fn through(proxy: &FaultProxy, d: &Deployment, extra: &[(&str, &str)])
     .expect("responder")
 }
 
+/// One invocation as Lambda makes it, expected to succeed.
+pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
+    lambda_try(r, event)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
+}
+
 /// One invocation as Lambda makes it: `cordon::lambda::handle` (what `lambda_runtime` calls
 /// for each event) with a context as the Runtime API gives it, a minute before its deadline.
-pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
+/// An error is what Lambda records for a failed invocation (and retries).
+pub async fn lambda_try(r: &Responder, event: Value) -> Result<Report, lambda_runtime::Diagnostic> {
     let mut context = lambda_runtime::Context::default();
     context.request_id = unique("request");
     let now = std::time::SystemTime::now()
@@ -93,9 +105,12 @@ pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
         r.function().name()
     );
     assert_delivered(r, &event);
-    cordon::lambda::handle(r, lambda_runtime::LambdaEvent::new(event, context))
-        .await
-        .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
+    // Boxed: the invocation's state on the heap, not in each test's own future (on its stack).
+    Box::pin(cordon::lambda::handle(
+        r,
+        lambda_runtime::LambdaEvent::new(event, context),
+    ))
+    .await
 }
 
 /// The sample IAM-user finding, aimed at `user`'s `key` under a fresh finding id.

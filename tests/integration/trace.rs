@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::SnapshotAttributeName;
 use cordon::actions::role_sessions::TRACED_SESSIONS_POLICY_NAME;
 use cordon::actions::ActionRecord;
 use cordon::{Function, Report};
-use integration_tests::faults::{FaultProxy, JsonError};
+use integration_tests::faults::{FaultProxy, Scripted};
 use integration_tests::trail::{as_role_session, put, recorded, restamp};
 use integration_tests::{
     attr, key_statuses, ledger_items, sdk_config, seed_role, seed_user, sessions_revoked, unique,
@@ -501,10 +501,12 @@ async fn a_thousand_events_a_throttled_page_and_what_was_not_read() {
     records.push(backdoor_key(&user, &key, 2000, &victim, &backdoor));
     history(&records);
 
-    let proxy = FaultProxy::json_errors(
+    let proxy = FaultProxy::scripted(
         &moto().endpoint,
-        vec![JsonError {
-            operation: "LookupEvents",
+        0,
+        1,
+        vec![Scripted {
+            action: "LookupEvents",
             code: "ThrottlingException",
             status: "400 Bad Request",
             times: 2,

@@ -31,8 +31,9 @@ pub struct FaultProxy {
     pub answered: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-/// Answer the next `times` requests for the query API `action` (e.g. `AttachUserPolicy`) with
-/// the error `code` and HTTP `status`, as IAM would, without forwarding them.
+/// Answer the next `times` requests for the API `action` (e.g. `AttachUserPolicy`, or a JSON
+/// protocol's `UpdateItem`) with the error `code` and HTTP `status`, in that service's wire
+/// format (IAM's XML, DynamoDB's JSON), without forwarding them.
 #[derive(Debug, Clone)]
 pub struct Scripted {
     pub action: &'static str,
@@ -51,38 +52,28 @@ pub struct Answer {
     pub times: usize,
 }
 
-/// Answer the next `times` requests for the JSON-protocol operation `operation` (the last part of
-/// its `X-Amz-Target`, e.g. `LookupEvents`) with the error `code` in that protocol's body.
+/// Forward the next `times` requests for `action` untouched: written before a [`Scripted`]
+/// rule for the same action, it lets the first calls through (a claim) and fails later ones.
 #[derive(Debug, Clone)]
-pub struct JsonError {
-    pub operation: &'static str,
-    pub code: &'static str,
-    pub status: &'static str,
+pub struct Forward {
+    pub action: &'static str,
     pub times: usize,
 }
 
-impl From<JsonError> for Rule {
-    fn from(e: JsonError) -> Self {
-        let body = format!(
-            r#"{{"__type":"{}","Message":"scripted by the test"}}"#,
-            e.code
-        );
-        Self {
-            action: e.operation,
-            response: format!(
-                "HTTP/1.1 {}\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                e.status,
-                body.len()
-            ),
-            times: e.times,
-        }
-    }
+/// What a rule does with a request it matches.
+enum Reply {
+    Error {
+        status: &'static str,
+        code: &'static str,
+    },
+    Raw(String),
+    Forward,
 }
 
-/// One scripted answer: the HTTP response, for the next `times` requests for `action`.
-struct Rule {
+/// One scripted rule, for the next `times` requests for `action`.
+pub struct Rule {
     action: &'static str,
-    response: String,
+    reply: Reply,
     times: usize,
 }
 
@@ -90,7 +81,10 @@ impl From<Scripted> for Rule {
     fn from(s: Scripted) -> Self {
         Self {
             action: s.action,
-            response: query_error(s.status, s.code, "scripted by the test"),
+            reply: Reply::Error {
+                status: s.status,
+                code: s.code,
+            },
             times: s.times,
         }
     }
@@ -100,15 +94,35 @@ impl From<Answer> for Rule {
     fn from(a: Answer) -> Self {
         Self {
             action: a.action,
-            response: format!(
+            reply: Reply::Raw(format!(
                 "HTTP/1.1 {}\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
                 a.status,
                 a.body.len(),
                 a.body
-            ),
+            )),
             times: a.times,
         }
     }
+}
+
+impl From<Forward> for Rule {
+    fn from(f: Forward) -> Self {
+        Self {
+            action: f.action,
+            reply: Reply::Forward,
+            times: f.times,
+        }
+    }
+}
+
+/// The JSON protocols (DynamoDB) name the operation in `X-Amz-Target: <Service>.<Action>`.
+fn json_target(request: &str) -> Option<&str> {
+    request.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("x-amz-target")
+            .then(|| value.trim().rsplit('.').next())
+            .flatten()
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -154,12 +168,12 @@ impl FaultProxy {
     /// Proxies to `upstream` without faults, answering the calls `answers` names itself (the
     /// first rule for an action that has answers left wins, so a sequence is written in order).
     pub async fn answering(upstream: &str, answers: Vec<Answer>) -> Result<Self, BoxError> {
-        Self::with_rules(upstream, 0, 1, answers.into_iter().map(Rule::from)).await
+        Self::in_order(upstream, answers.into_iter().map(Rule::from).collect()).await
     }
 
-    /// Proxies to `upstream` without faults, answering JSON-protocol calls with `errors`.
-    pub async fn json_errors(upstream: &str, errors: Vec<JsonError>) -> Result<Self, BoxError> {
-        Self::with_rules(upstream, 0, 1, errors.into_iter().map(Rule::from)).await
+    /// Proxies to `upstream` without faults, applying `rules` of any kind in order.
+    pub async fn in_order(upstream: &str, rules: Vec<Rule>) -> Result<Self, BoxError> {
+        Self::with_rules(upstream, 0, 1, rules.into_iter()).await
     }
 
     async fn with_rules(
@@ -238,31 +252,43 @@ fn service(request: &[u8]) -> String {
         .to_owned()
 }
 
-/// The script's answer to this request, if any, used up by one. The request's body is kept.
+/// The script's answer to this request, if any, used up by one (a [`Forward`] is used up and
+/// answers nothing). The body of a request it answered is kept.
 fn scripted_answer(
     request: &[u8],
     script: &std::sync::Mutex<Vec<Rule>>,
     answered: &std::sync::Mutex<Vec<String>>,
 ) -> Option<String> {
     let text = String::from_utf8_lossy(request);
+    let target = json_target(&text);
     let mut script = script.lock().ok()?;
     let entry = script.iter_mut().find(|s| {
-        s.times > 0 && (text.contains(&format!("Action={}&", s.action)) || targets(&text, s.action))
+        s.times > 0 && (target == Some(s.action) || text.contains(&format!("Action={}&", s.action)))
     })?;
     entry.times -= 1;
+    let response = match &entry.reply {
+        Reply::Forward => return None,
+        Reply::Raw(response) => response.clone(),
+        Reply::Error { status, code } if target.is_some() => {
+            json_error(status, code, "scripted by the test")
+        }
+        Reply::Error { status, code } => query_error(status, code, "scripted by the test"),
+    };
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     if let Ok(mut seen) = answered.lock() {
         seen.push(body.to_owned());
     }
-    Some(entry.response.clone())
+    Some(response)
 }
 
-/// Whether a JSON-protocol request's `X-Amz-Target` names `operation`.
-fn targets(request: &str, operation: &str) -> bool {
-    request.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("x-amz-target:")
-            && l.trim_end().ends_with(&format!(".{operation}"))
-    })
+/// An error as DynamoDB's JSON protocol sends it.
+fn json_error(status: &str, code: &str, message: &str) -> String {
+    let body =
+        format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#);
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 fn query_error(status: &str, code: &str, message: &str) -> String {
@@ -275,11 +301,13 @@ fn query_error(status: &str, code: &str, message: &str) -> String {
 
 fn throttle_response(service: &str) -> String {
     let (status, content_type, body) = match service {
-        "dynamodb" => (
-            "400 Bad Request",
-            "application/x-amz-json-1.0",
-            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.to_owned(),
-        ),
+        "dynamodb" => {
+            return json_error(
+                "400 Bad Request",
+                "ThrottlingException",
+                "Rate of requests exceeds the allowed throughput.",
+            )
+        }
         "ec2" => (
             "503 Service Unavailable",
             "text/xml",

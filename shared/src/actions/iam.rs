@@ -4,7 +4,9 @@ use aws_sdk_iam::types::{StatusType, Tag};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{converge, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed};
+use super::{
+    converge, found, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed,
+};
 use crate::aws::{aws, AwsError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId};
 use crate::policy::{self, rfc3339_seconds};
@@ -55,6 +57,27 @@ enum PolicyDocument {
     Absent,
 }
 
+impl PolicyDocument {
+    /// For the record's before-state.
+    fn shown(&self) -> String {
+        match self {
+            Self::Ours => "cordon's".to_owned(),
+            Self::Altered { version } => format!("altered ({version})"),
+            Self::Absent => "absent".to_owned(),
+        }
+    }
+
+    /// What the record says was tampered with, when this is not our document.
+    fn tampered(&self, policy_arn: &str) -> Option<String> {
+        match self {
+            Self::Altered { version } => Some(format!(
+                "{policy_arn}: default version {version} was not cordon's document (tampered with, or an older cordon build's); restored"
+            )),
+            Self::Ours | Self::Absent => None,
+        }
+    }
+}
+
 impl IamActions {
     pub fn new(client: aws_sdk_iam::Client, account: &AccountId) -> Self {
         Self {
@@ -69,6 +92,44 @@ impl IamActions {
 
     pub fn quarantine_policy_arn(&self) -> &str {
         &self.policy_arn
+    }
+
+    /// Whose key this is, in this account. `GetAccessKeyLastUsed` names a user; the key must
+    /// also be in that user's own list here, so a name alone (another account's user, read
+    /// back) never aims cordon at a same-named user of this account.
+    pub async fn find_key_owner(&self, key: &AccessKeyId) -> (ActionRecord, Option<IamName>) {
+        let action = Action::FindKeyOwner;
+        let used = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key.as_str())
+            .send()
+            .await
+            .map_err(aws);
+        let user = match used {
+            Ok(out) => out.user_name().and_then(|n| IamName::parse(n).ok()),
+            Err(e) if e.is("NoSuchEntity") => None,
+            Err(e) => return (read_failed(action, key.to_string(), &e), None),
+        };
+        let Some(user) = user else {
+            let reason = "not a key of this account's IAM users";
+            return (skipped(action, key.to_string(), reason), None);
+        };
+        match self.key_status_checked(&user, key.as_str()).await {
+            Ok(Some(status)) => {
+                let state = json!({"user": user, "status": status});
+                (found(action, key.to_string(), state), Some(user))
+            }
+            Ok(None) => {
+                let reason = format!("IAM names {user}, whose keys here do not include it");
+                (skipped(action, key.to_string(), reason), None)
+            }
+            Err(e) if e.is("NoSuchEntity") => {
+                let reason = format!("IAM names {user}, who is no user of this account");
+                (skipped(action, key.to_string(), reason), None)
+            }
+            Err(e) => (read_failed(action, key.to_string(), &e), None),
+        }
     }
 
     /// Set the finding's key, or every active key of the user, Inactive. Never deletes: the keys
@@ -185,29 +246,15 @@ impl IamActions {
             dry_run,
             observed.map(|(o, ..)| o),
             || async {
-                let tampered = match &document {
-                    PolicyDocument::Altered { version } => Some(format!(
-                        "{}: default version {version} was not cordon's document (tampered with, or an older cordon build's); restored",
-                        self.policy_arn
-                    )),
-                    PolicyDocument::Ours | PolicyDocument::Absent => None,
-                };
-                let created = self.converge_policy(&document).await?;
                 if attached_before {
                     // Attached already: only the document needed restoring.
-                    let verified = read_back(
-                        || async { self.policy_document().await.ok() == Some(PolicyDocument::Ours) },
-                        |shown| *shown,
-                    )
-                    .await;
+                    let restored = self.restore_document(&document).await?;
                     return Ok(Applied {
                         after: json!({"attached": self.policy_arn, "document_restored": true}),
-                        note: created,
-                        verified: Some(verified),
-                        tampered,
-                        ..Applied::default()
+                        ..restored
                     });
                 }
+                let created = self.converge_policy(&document).await?;
                 let mut attached = self.attach_once(who).await;
                 // A policy created a moment ago may not be visible yet: NoSuchEntity is not final.
                 for wait in [250, 500, 1000] {
@@ -251,12 +298,50 @@ impl IamActions {
                     after,
                     note,
                     verified: Some(verified),
-                    tampered,
+                    tampered: document.tampered(&self.policy_arn),
                     ..Applied::default()
                 })
             },
         )
         .await
+    }
+
+    /// Make this build's document the quarantine policy's default version again, attached to
+    /// anyone or not: for a call that touched the policy, whoever made it and whatever becomes
+    /// of them. The document is what holds every quarantine in the account.
+    pub async fn restore_quarantine_policy(&self, dry_run: bool) -> ActionRecord {
+        let found = self.policy_document().await;
+        let document = found.as_ref().map_or(PolicyDocument::Absent, Clone::clone);
+        let observed = found.map(|d| Observed {
+            in_place: d == PolicyDocument::Ours,
+            state: json!({"policy": self.policy_arn, "quarantine_document": d.shown()}),
+        });
+        converge(
+            Action::RestoreQuarantinePolicy,
+            self.policy_arn.clone(),
+            dry_run,
+            observed,
+            || self.restore_document(&document),
+        )
+        .await
+    }
+
+    /// Converge the policy to this build's document and read it back; the result says what was
+    /// found tampered with.
+    async fn restore_document(&self, found: &PolicyDocument) -> Result<Applied, AwsError> {
+        let note = self.converge_policy(found).await?;
+        let verified = read_back(
+            || async { self.policy_document().await.ok() == Some(PolicyDocument::Ours) },
+            |shown| *shown,
+        )
+        .await;
+        Ok(Applied {
+            after: json!({"policy": self.policy_arn, "quarantine_document": PolicyDocument::Ours.shown()}),
+            note,
+            verified: Some(verified),
+            tampered: found.tampered(&self.policy_arn),
+            ..Applied::default()
+        })
     }
 
     async fn attach_once(&self, who: Iam<'_>) -> Result<(), AwsError> {
@@ -283,18 +368,28 @@ impl IamActions {
     }
 
     async fn key_status(&self, user: &IamName, key: &str) -> Option<String> {
+        self.key_status_checked(user, key).await.ok().flatten()
+    }
+
+    /// The key's status, if it is one of the user's keys.
+    async fn key_status_checked(
+        &self,
+        user: &IamName,
+        key: &str,
+    ) -> Result<Option<String>, AwsError> {
         let out = self
             .client
             .list_access_keys()
             .user_name(user.as_str())
             .send()
             .await
-            .ok()?;
-        out.access_key_metadata()
+            .map_err(aws)?;
+        Ok(out
+            .access_key_metadata()
             .iter()
             .find(|k| k.access_key_id() == Some(key))
             .and_then(|k| k.status())
-            .map(|s| s.as_str().to_owned())
+            .map(|s| s.as_str().to_owned()))
     }
 
     /// The principal's policies and the quarantine policy's default document, read concurrently;
@@ -309,15 +404,10 @@ impl IamActions {
         let is_attached = attached.contains(&self.policy_arn);
         let fallback = inline.iter().any(|n| n == policy::FALLBACK_POLICY_NAME);
         let in_place = fallback || (is_attached && document == PolicyDocument::Ours);
-        let shown = match &document {
-            PolicyDocument::Ours => "cordon's".to_owned(),
-            PolicyDocument::Altered { version } => format!("altered ({version})"),
-            PolicyDocument::Absent => "absent".to_owned(),
-        };
         Ok((
             Observed {
                 in_place,
-                state: json!({"attached_policies": attached, "inline_policies": inline, "quarantine_document": shown}),
+                state: json!({"attached_policies": attached, "inline_policies": inline, "quarantine_document": document.shown()}),
             },
             document,
             is_attached,

@@ -1,7 +1,7 @@
 //! EC2 actions on one instance: protect it, take it out of service, isolate every interface,
 //! cut its credentials, snapshot its volumes, tag it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, AttributeValue, EbsInstanceBlockDeviceSpecification, Filter,
@@ -20,7 +20,6 @@ use crate::aws::{aws, AwsError, Clients};
 use crate::ids::{IncidentId, InstanceId};
 use crate::policy::rfc3339_seconds;
 
-pub const PROTECTED_TAG: &str = "cordon:protected";
 pub const PURPOSE_TAG: &str = "cordon:purpose";
 const UNTRACK: &str = "untrack";
 const ISOLATION: &str = "isolation";
@@ -49,7 +48,9 @@ pub struct Volume {
 pub struct InstanceFacts {
     pub id: InstanceId,
     pub state: String,
-    pub protected: bool,
+    /// Key to value. Whether a tag protects the instance is `protect::tag_verdict`'s to say.
+    #[serde(skip)]
+    pub tags: BTreeMap<String, String>,
     pub interfaces: Vec<Interface>,
     pub volumes: Vec<Volume>,
     pub profile_arn: Option<String>,
@@ -133,10 +134,11 @@ impl InstanceActions {
                 .and_then(|s| s.name())
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default(),
-            protected: instance
+            tags: instance
                 .tags()
                 .iter()
-                .any(|t| t.key() == Some(PROTECTED_TAG) && t.value() == Some("true")),
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or("").to_owned())))
+                .collect(),
             interfaces,
             volumes,
             profile_arn: instance

@@ -23,8 +23,10 @@ use crate::policy::rfc3339_seconds;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    FindKeyOwner,
     DeactivateAccessKey,
     AttachQuarantinePolicy,
+    RestoreQuarantinePolicy,
     RevokeSessions,
     TagPrincipal,
     RemoveLoginProfile,
@@ -48,8 +50,10 @@ pub enum Action {
 impl Action {
     pub fn name(self) -> &'static str {
         match self {
+            Self::FindKeyOwner => "find_key_owner",
             Self::DeactivateAccessKey => "deactivate_access_key",
             Self::AttachQuarantinePolicy => "attach_quarantine_policy",
+            Self::RestoreQuarantinePolicy => "restore_quarantine_policy",
             Self::RevokeSessions => "revoke_sessions",
             Self::TagPrincipal => "tag_principal",
             Self::RemoveLoginProfile => "remove_login_profile",
@@ -74,6 +78,7 @@ impl Action {
     /// The IAM actions this action's calls need, reads included.
     pub fn permissions(self) -> &'static [&'static str] {
         match self {
+            Self::FindKeyOwner => &["iam:GetAccessKeyLastUsed", "iam:ListAccessKeys"],
             Self::DeactivateAccessKey => &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
             Self::AttachQuarantinePolicy => &[
                 "iam:GetPolicy",
@@ -90,6 +95,14 @@ impl Action {
                 "iam:AttachRolePolicy",
                 "iam:ListRolePolicies",
                 "iam:PutRolePolicy",
+            ],
+            Self::RestoreQuarantinePolicy => &[
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:CreatePolicy",
+                "iam:CreatePolicyVersion",
+                "iam:ListPolicyVersions",
+                "iam:DeletePolicyVersion",
             ],
             Self::RevokeSessions => &[
                 "iam:GetUserPolicy",
@@ -346,6 +359,12 @@ pub fn observed(
         ..Applied::default()
     };
     record(action, target, Outcome::Succeeded, None, Some(applied), now)
+}
+
+/// A lookup that changes nothing: what it found.
+pub fn found(action: Action, target: impl Into<String>, state: Value) -> ActionRecord {
+    let now = OffsetDateTime::now_utc();
+    record(action, target, Outcome::Succeeded, Some(state), None, now)
 }
 
 /// The state could not be read, so nothing was changed.

@@ -4,14 +4,17 @@
 use time::OffsetDateTime;
 
 use crate::actions::iam::{Iam, IamActions};
-use crate::actions::instance::{InstanceActions, PROTECTED_TAG};
+use crate::actions::instance::InstanceActions;
 use crate::actions::{read_failed, Action};
 use crate::ids::{IamName, IncidentId, InstanceId};
 use crate::playbooks::Played;
+use crate::protect::{self, ProtectionTag, TagVerdict};
 
 pub struct Options {
     pub dry_run: bool,
     pub stop_instance: bool,
+    /// The administrator's reserved tag (PROTECTION_TAG_KEY), if any.
+    pub protection_tag: Option<ProtectionTag>,
 }
 
 pub async fn contain(
@@ -33,12 +36,21 @@ pub async fn contain(
             )])
         }
     };
-    if facts.protected {
-        return Played::Refused(format!(
-            "instance {instance} is tagged {PROTECTED_TAG}=true"
-        ));
+    let unhonoured = match protect::tag_verdict(opts.protection_tag.as_ref(), &facts.tags) {
+        TagVerdict::Protected(why) => {
+            return Played::Refused(format!("instance {instance} is {why}"))
+        }
+        TagVerdict::NotHonoured(note) => Some(note),
+        TagVerdict::Unprotected => None,
+    };
+    let mut protected = ec2.protect(&facts, dry_run).await;
+    if let Some(note) = unhonoured {
+        protected.note = Some(match protected.note {
+            Some(n) => format!("{n}; {note}"),
+            None => note,
+        });
     }
-    let mut records = vec![ec2.protect(&facts, dry_run).await];
+    let mut records = vec![protected];
     let (asg, elb, network, (profile, roles)) = tokio::join!(
         ec2.detach_from_auto_scaling(instance, dry_run),
         ec2.deregister_from_target_groups(instance, dry_run),

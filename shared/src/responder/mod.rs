@@ -1,15 +1,17 @@
 //! One invocation, start to end: event -> signal -> safety checks -> claim -> playbook -> ledger
 //! -> notification -> response. Both Lambda functions are this, with a different [`Function`].
 //!
-//! Each stage has its own module: [`refusal`] (why a target is not touched), [`budget`] (the
-//! rate limit), [`passes`] (the playbook and its extra passes), [`notice`] (when a person is
-//! told). The claim (why a delivery is a repeat) is the ledger's: [`crate::ledger::Ledger::claim`].
+//! Each stage has its own module: [`refusal`] (why a target is not touched), [`restore`]
+//! (cordon's quarantine policy put back when a call touched it, whoever made the call),
+//! [`budget`] (the rate limit), [`passes`] (the playbook and its extra passes), [`notice`] (when
+//! a person is told). The claim (why a delivery is a repeat) is the ledger's: [`crate::ledger::Ledger::claim`].
 
 mod budget;
 mod notice;
 mod passes;
 mod refusal;
 mod report;
+mod restore;
 
 pub use report::{Report, ResponseError};
 
@@ -20,12 +22,13 @@ use time::OffsetDateTime;
 
 use crate::actions::iam::IamActions;
 use crate::actions::instance::InstanceActions;
-use crate::actions::Outcome;
+use crate::actions::{ActionRecord, Outcome};
 use crate::aws::{aws, AwsError, Clients};
 use crate::config::{Config, ConfigError};
-use crate::ids::{AccountId, InvalidId};
+use crate::ids::{AccessKeyId, AccountId, InvalidId};
 use crate::ledger::{Claim, Delivery, Ledger, Settled, Status};
 use crate::notify;
+use crate::principal::Principal;
 use crate::protect::Pattern;
 use crate::signals::{self, Function, Incident, Signal, Target};
 
@@ -55,6 +58,14 @@ pub enum InitError {
     Account(#[from] InvalidId),
     #[error("HTTPS client: {0}")]
     Http(#[from] aws_smithy_http_client::HttpClientError),
+}
+
+/// The parts of an incident with several targets, what cordon leaves to a person, and the
+/// lookups that found the parts.
+struct Each {
+    parts: Vec<Signal>,
+    unhandled: Option<String>,
+    lookups: Vec<ActionRecord>,
 }
 
 impl Responder {
@@ -118,6 +129,25 @@ impl Responder {
         let signal = signals::from_event(self.function, event, &self.config).inspect_err(|e| {
             tracing::warn!(error = %e, "bad event");
         })?;
+        self.handle_signal(signal, request_id, deadline).await
+    }
+
+    /// Boxed: an incident with several targets handles each part through this same path.
+    fn handle_signal<'a>(
+        &'a self,
+        signal: Signal,
+        request_id: &'a str,
+        deadline: Option<Instant>,
+    ) -> futures::future::BoxFuture<'a, Result<Report, ResponseError>> {
+        Box::pin(self.handle_one(signal, request_id, deadline))
+    }
+
+    async fn handle_one(
+        &self,
+        signal: Signal,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Report, ResponseError> {
         let report = Report {
             function: self.function.name(),
             incident_id: None,
@@ -130,8 +160,33 @@ impl Responder {
             reason: None,
             notified: false,
             actions: Vec::new(),
+            parts: Vec::new(),
         };
         let (incident, target, notify_only) = match signal {
+            Signal::Each {
+                incident,
+                parts,
+                unhandled,
+            } => {
+                let each = Each {
+                    parts,
+                    unhandled,
+                    lookups: Vec::new(),
+                };
+                return self
+                    .handle_each(report, &incident, each, request_id, deadline)
+                    .await;
+            }
+            Signal::Keys {
+                incident,
+                keys,
+                unhandled,
+            } => {
+                let each = self.owners_of(&incident, &keys, unhandled).await?;
+                return self
+                    .handle_each(report, &incident, each, request_id, deadline)
+                    .await;
+            }
             Signal::Ignore {
                 incident: None,
                 reason,
@@ -167,13 +222,158 @@ impl Responder {
         let declined = self
             .refusal(&incident, &target)
             .or_else(|| notify_only.map(|reason| (Status::NotifyOnly, reason)));
-        if let Some((status, reason)) = declined {
-            return self
-                .decline(report, &incident, Some(&target), request_id, status, reason)
-                .await;
+        match declined {
+            Some((status, reason)) if !self.restores_quarantine(&incident) => {
+                self.decline(report, &incident, Some(&target), request_id, status, reason)
+                    .await
+            }
+            // A declined caller that touched cordon's policy: claimed like any response, so one
+            // invocation restores it, but the caller is not contained.
+            declined => {
+                self.respond(report, &incident, &target, declined, request_id, deadline)
+                    .await
+            }
         }
-        self.respond(report, &incident, &target, request_id, deadline)
-            .await
+    }
+
+    /// Each reported key's owner in this account, looked up concurrently: one part per key
+    /// cordon can attribute; the rest are left to a person.
+    async fn owners_of(
+        &self,
+        incident: &Incident,
+        keys: &[AccessKeyId],
+        unhandled: Option<String>,
+    ) -> Result<Each, ResponseError> {
+        let found =
+            futures::future::join_all(keys.iter().map(|k| self.iam.find_key_owner(k))).await;
+        let mut each = Each {
+            parts: Vec::new(),
+            unhandled: None,
+            lookups: Vec::new(),
+        };
+        let mut left: Vec<String> = unhandled.into_iter().collect();
+        for (key, (lookup, owner)) in keys.iter().zip(found) {
+            match owner {
+                Some(user) => {
+                    let target = Target::Credentials {
+                        principal: Principal::User(user),
+                        path: None,
+                        access_key: Some(key.clone()),
+                        all_keys: false,
+                        created: None,
+                    };
+                    each.parts.push(Signal::Respond {
+                        incident: incident.part(&target)?,
+                        target,
+                    });
+                }
+                None if !lookup.failed() => left.push(format!(
+                    "key {} is not contained: {}",
+                    key.redacted(),
+                    match &lookup.outcome {
+                        Outcome::Skipped { reason } => reason.as_str(),
+                        _ => "its owner is unknown",
+                    }
+                )),
+                None => {}
+            }
+            each.lookups.push(lookup);
+        }
+        each.unhandled = (!left.is_empty()).then(|| left.join("; "));
+        Ok(each)
+    }
+
+    /// Every part at once, each as its own incident; the whole's status is its worst part's.
+    /// What cordon leaves to a person (no parts it can act on, or more than it may) is recorded
+    /// and notified under the whole incident, and a lookup that failed fails the invocation.
+    async fn handle_each(
+        &self,
+        report: Report,
+        incident: &Incident,
+        each: Each,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Report, ResponseError> {
+        let Each {
+            parts,
+            unhandled,
+            lookups,
+        } = each;
+        let runs = parts
+            .into_iter()
+            .map(|part| self.handle_signal(part, request_id, deadline));
+        let results = futures::future::join_all(runs).await;
+        let lookup_failures: Vec<String> = lookups
+            .iter()
+            .filter(|a| a.failed())
+            .map(|a| format!("{} {}: {:?}", a.action.name(), a.target, a.outcome))
+            .collect();
+        let mut whole = Report {
+            incident_id: Some(incident.id.clone()),
+            finding_type: Some(incident.kind.clone()),
+            actions: lookups,
+            ..report.clone()
+        };
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(part) => whole.parts.push(part),
+                Err(e) => {
+                    if let Some(part) = e.report() {
+                        whole.parts.push(part.clone());
+                    }
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        let unhandled = match (unhandled, lookup_failures.is_empty()) {
+            (unhandled, true) => unhandled,
+            (unhandled, false) => Some(
+                unhandled
+                    .into_iter()
+                    .chain([format!(
+                        "cordon could not tell whose keys these are, so it contained nothing for them yet: {}",
+                        lookup_failures.join("; ")
+                    )])
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        };
+        let left = match unhandled {
+            Some(reason) => Some((Status::NotifyOnly, reason)),
+            None if whole.parts.is_empty() => Some((
+                Status::Ignored,
+                "the sequence names nothing this function acts on".to_owned(),
+            )),
+            None => None,
+        };
+        if let Some((status, reason)) = left {
+            let told = self
+                .decline(report, incident, None, request_id, status, reason)
+                .await?;
+            whole.notified = told.notified;
+            whole.reason.clone_from(&told.reason);
+            whole.delivery = told.delivery;
+            whole.delivery_number = told.delivery_number;
+            whole.parts.push(told);
+        }
+        whole.status = whole
+            .parts
+            .iter()
+            .filter_map(|p| p.status)
+            .max_by_key(|s| s.urgency());
+        match failure {
+            Some(e) => Err(e),
+            None if !lookup_failures.is_empty() => {
+                whole.status = Some(Status::Failed);
+                Err(ResponseError::ContainmentFailed {
+                    incident: incident.id.clone(),
+                    failures: lookup_failures.join("; "),
+                    report: Box::new(whole),
+                })
+            }
+            None => Ok(whole),
+        }
     }
 
     /// Record (and on first sight, notify) an incident we do not act on.
@@ -194,15 +394,26 @@ impl Responder {
             reason: Some(reason.clone()),
             ..report
         };
-        let delivery = self
+        let delivery = match self
             .ledger
             .note(incident, target, request_id, status, &reason)
             .await
-            .map_err(|error| ResponseError::Ledger {
-                incident: incident.id.clone(),
-                error,
-                report: Box::new(report.clone()),
-            })?;
+        {
+            Ok(delivery) => delivery,
+            // Unrecorded, so it may be a first delivery: told unless merely ignored.
+            Err(error) if notice::decline_is_news(status, 1) => {
+                return Err(self
+                    .ledger_failed(incident, target, request_id, error, report)
+                    .await)
+            }
+            Err(error) => {
+                return Err(ResponseError::Ledger {
+                    incident: incident.id.clone(),
+                    error,
+                    report: Box::new(report),
+                })
+            }
+        };
         report.delivery_number = Some(delivery);
         report.delivery = Some(if delivery > 1 {
             Delivery::Repeat
@@ -223,11 +434,14 @@ impl Responder {
         Ok(report)
     }
 
+    /// Contain the target, or with `declined` (a status and its reason) only record it, after
+    /// restoring cordon's policy if the incident's call touched it.
     async fn respond(
         &self,
         mut report: Report,
         incident: &Incident,
         target: &Target,
+        declined: Option<(Status, String)>,
         request_id: &str,
         deadline: Option<Instant>,
     ) -> Result<Report, ResponseError> {
@@ -236,14 +450,15 @@ impl Responder {
             .ledger
             .claim(incident, target, request_id, self.config.lease_seconds, now)
             .await;
-        let (delivery, kind, cutoff, previous, notified) = match claim {
+        let (delivery, kind, cutoff, previous, notified, cut_key) = match claim {
             Ok(Claim::Owned {
                 delivery,
                 kind,
                 cutoff,
                 previous,
                 notified,
-            }) => (Some(delivery), kind, cutoff, previous, notified),
+                cut_key,
+            }) => (Some(delivery), kind, cutoff, previous, notified, cut_key),
             Ok(Claim::Busy { delivery, owner }) => {
                 tracing::info!(incident = %incident.id, %owner, "another invocation is handling this incident");
                 return Ok(Report {
@@ -258,61 +473,84 @@ impl Responder {
             // Containment beats bookkeeping: act now, fail afterwards so the retry records it.
             Err(e) => {
                 tracing::error!(incident = %incident.id, error = %e, "ledger unavailable; containing anyway");
-                let played = self.run_playbook(incident, target, now, deadline).await;
-                report.status = Some(self.settle(&mut report, played));
-                return Err(ResponseError::Ledger {
-                    incident: incident.id.clone(),
-                    error: e,
-                    report: Box::new(report),
+                report.actions = self.restore_quarantine(incident).await;
+                report.status = Some(match declined {
+                    Some(declined) => passes::keep_declined(&mut report, declined),
+                    None => {
+                        let played = self.run_playbook(incident, target, now, deadline).await;
+                        self.settle(&mut report, played)
+                    }
                 });
+                return Err(self
+                    .ledger_failed(incident, Some(target), request_id, e, report)
+                    .await);
             }
         };
         report.delivery = Some(kind);
         report.delivery_number = delivery;
         // A repeat showing activity after the cutoff: the attacker holds a session issued since.
-        let continued = notice::activity_after(kind, incident, cutoff);
+        let continued = notice::activity_after(
+            kind,
+            incident,
+            cutoff,
+            target.access_key(),
+            cut_key.as_deref(),
+        );
         let cutoff = if continued.is_some() { now } else { cutoff };
-        let within_budget = if budget::spends_budget(kind, previous.as_deref(), self.config.dry_run)
-        {
-            self.within_budget(incident, now).await
+        report.actions = self.restore_quarantine(incident).await;
+        let status = if let Some(declined) = declined {
+            passes::keep_declined(&mut report, declined)
         } else {
-            Ok(true)
-        };
-        let status = match within_budget {
-            Ok(true) => {
-                let played = self.run_playbook(incident, target, cutoff, deadline).await;
-                self.settle(&mut report, played)
-            }
-            Ok(false) => {
-                report.reason = Some(self.deferral_reason());
-                tracing::warn!(incident = %incident.id, "containment deferred by the rate limit");
-                Status::Deferred
-            }
-            Err(error) => {
-                return Err(ResponseError::Ledger {
-                    incident: incident.id.clone(),
-                    error,
-                    report: Box::new(report),
-                })
+            let within_budget =
+                if budget::spends_budget(kind, previous.as_deref(), self.config.dry_run) {
+                    self.within_budget(incident, target, now).await
+                } else {
+                    Ok(true)
+                };
+            match within_budget {
+                Ok(true) => {
+                    let played = self.run_playbook(incident, target, cutoff, deadline).await;
+                    self.settle(&mut report, played)
+                }
+                Ok(false) => {
+                    report.reason = Some(self.deferral_reason());
+                    tracing::warn!(incident = %incident.id, "containment deferred by the rate limit");
+                    Status::Deferred
+                }
+                // Not knowing the budget is not a licence to spend it: nothing is changed, a
+                // person is told, and the failed invocation is retried.
+                Err(error) => {
+                    tracing::error!(incident = %incident.id, %error, "containment budget unreadable; not acting");
+                    report.status = Some(Status::Failed);
+                    report.reason = Some(
+                        "the account's containment budget could not be read from the ledger: cordon did NOT act yet"
+                            .to_owned(),
+                    );
+                    return Err(self
+                        .ledger_failed(incident, Some(target), request_id, error, report)
+                        .await);
+                }
             }
         };
         report.status = Some(status);
 
         let drift = notice::found_drift(kind, &report.actions);
-        if drift {
-            report.reason = Some("repeat delivery found drift and re-applied it".to_owned());
-        }
         let tampered = notice::found_tampering(&report.actions);
-        if tampered {
-            report.reason = Some(
-                "cordon's quarantine policy had been tampered with; this build's document was restored"
-                    .to_owned(),
-            );
-        }
-        if let Some(seen) = &continued {
-            report.reason = Some(format!(
+        let news = if let Some(seen) = &continued {
+            Some(format!(
                 "activity continued after containment (last seen {seen}, after the session cutoff): sessions cut again as of now"
-            ));
+            ))
+        } else if tampered {
+            Some("cordon's quarantine policy had been tampered with; this build's document was restored".to_owned())
+        } else {
+            drift.then(|| "repeat delivery found drift and re-applied it".to_owned())
+        };
+        // After the reason the status already has (a refusal, the rate limit), not instead of it.
+        if let Some(news) = news {
+            report.reason = Some(match report.reason.take() {
+                Some(why) => format!("{why}; {news}"),
+                None => news,
+            });
         }
         let mut notify_error = None;
         if notice::is_news(
@@ -343,16 +581,16 @@ impl Responder {
                     status,
                     actions: &report.actions,
                     notified: report.notified.then_some(status),
-                    moved_cutoff: continued.is_some().then_some(cutoff),
+                    moved_cutoff: continued.is_some().then_some((cutoff, target.access_key())),
+                    reason: report.reason.as_deref(),
                 },
             )
             .await;
+        // Any notification above promised a ledger record that is not there: say so.
         if let Err(error) = recorded {
-            return Err(ResponseError::Ledger {
-                incident: incident.id.clone(),
-                error,
-                report: Box::new(report),
-            });
+            return Err(self
+                .ledger_failed(incident, Some(target), request_id, error, report)
+                .await);
         }
         let failures: Vec<String> = report
             .actions

@@ -4,15 +4,16 @@
 
 use std::collections::BTreeSet;
 
+use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
 use super::chain::Made;
 use super::Tracer;
-use crate::actions::instance::PROTECTED_TAG;
 use crate::actions::{read_failed, skipped, Action, ActionRecord};
 use crate::ids::{IamName, IncidentId, InstanceId};
 use crate::playbooks::credentials::{self, Credentials, Options};
 use crate::principal::Principal;
+use crate::protect::{self, TagVerdict};
 
 /// How much of a trust document the record keeps in its note (the ledger's item holds it all).
 const TRUST_IN_NOTE: usize = 1500;
@@ -31,9 +32,7 @@ pub async fn all(
             _ => None,
         })
         .collect();
-    let jobs = made
-        .iter()
-        .map(|m| Box::pin(one(t, m, &created, incident, cutoff)));
+    let jobs = made.iter().map(|m| one(t, m, &created, incident, cutoff));
     futures::future::join_all(jobs)
         .await
         .into_iter()
@@ -41,81 +40,97 @@ pub async fn all(
         .collect()
 }
 
-async fn one(
-    t: &Tracer<'_>,
-    made: &Made,
+/// Each kind's work as its own boxed future, made in a plain function: the poll of one never
+/// holds the stack space of all the others (a debug build's frames add up to its 2 MiB).
+fn one<'a>(
+    t: &'a Tracer<'a>,
+    made: &'a Made,
     created: &BTreeSet<&IamName>,
-    incident: &IncidentId,
+    incident: &'a IncidentId,
     cutoff: OffsetDateTime,
-) -> Vec<ActionRecord> {
+) -> BoxFuture<'a, Vec<ActionRecord>> {
     let dry_run = t.config.dry_run;
     let of_created = |user: &IamName| created.contains(user);
     match made {
         Made::AccessKey { user, key } if !of_created(user) => {
-            t.iam.deactivate_keys(user, Some(key), false, dry_run).await
+            Box::pin(t.iam.deactivate_keys(user, Some(key), false, dry_run))
         }
         Made::LoginProfile { user } if !of_created(user) => {
-            t.iam.remove_login_profile(user, dry_run).await
+            Box::pin(t.iam.remove_login_profile(user, dry_run))
         }
         Made::ServiceSpecificCredential { user } if !of_created(user) => {
-            t.iam
-                .deactivate_service_specific_credentials(user, dry_run)
-                .await
+            Box::pin(t.iam.deactivate_service_specific_credentials(user, dry_run))
         }
         Made::SshPublicKey { user } if !of_created(user) => {
-            t.iam.deactivate_ssh_public_keys(user, dry_run).await
+            Box::pin(t.iam.deactivate_ssh_public_keys(user, dry_run))
         }
         Made::AccessKey { .. }
         | Made::LoginProfile { .. }
         | Made::ServiceSpecificCredential { .. }
-        | Made::SshPublicKey { .. } => Vec::new(),
-        Made::User { user } => {
-            principal(t, Principal::User(user.clone()), incident, cutoff, None).await
-        }
+        | Made::SshPublicKey { .. } => Box::pin(async { Vec::new() }),
+        Made::User { user } => Box::pin(principal(
+            t,
+            Principal::User(user.clone()),
+            incident,
+            cutoff,
+            None,
+        )),
         Made::Role { role, trust } => {
             let note = format!(
                 "trust policy the chain set: {}",
                 trust.chars().take(TRUST_IN_NOTE).collect::<String>()
             );
-            principal(
+            Box::pin(principal(
                 t,
                 Principal::Role(role.clone()),
                 incident,
                 cutoff,
                 Some(note),
-            )
-            .await
+            ))
         }
         Made::RoleSessions { role, sessions } => {
             if let Some(p) = t.protected(&Principal::Role(role.clone())) {
-                return vec![skipped(
+                let refused = skipped(
                     Action::DenyRoleSessions,
                     format!("role/{role}"),
                     format!("role {role} is protected by {p}: a person must end the sessions the chain took"),
-                )];
+                );
+                return Box::pin(async { vec![refused] });
             }
-            vec![t.iam.deny_role_sessions(role, sessions, dry_run).await]
+            Box::pin(async move { vec![t.iam.deny_role_sessions(role, sessions, dry_run).await] })
         }
         Made::Share { shared, accounts } if !accounts.is_empty() => {
-            vec![t.shares.unshare(shared, accounts, dry_run).await]
+            Box::pin(async move { vec![t.shares.unshare(shared, accounts, dry_run).await] })
         }
-        Made::Instance { id } if t.config.trace.stop_instances => vec![stop(t, id).await],
+        Made::Instance { id } if t.config.trace.stop_instances => {
+            Box::pin(async move { vec![stop(t, id).await] })
+        }
         // Listed with the writes; stopping what the chain launched is opt-in.
-        Made::Share { .. } | Made::Instance { .. } => Vec::new(),
+        Made::Share { .. } | Made::Instance { .. } => Box::pin(async { Vec::new() }),
     }
 }
 
-/// TRACE_STOP_INSTANCES: an instance the chain launched is stopped (its disks kept), unless it
-/// carries the protection tag.
+/// TRACE_STOP_INSTANCES: an instance the chain launched is stopped (its disks kept), unless
+/// PROTECTED_INSTANCES or the reserved PROTECTION_TAG_KEY protects it, as isolate-instance would.
 async fn stop(t: &Tracer<'_>, id: &InstanceId) -> ActionRecord {
-    match t.instances.describe(id).await {
-        Err(e) => read_failed(Action::StopInstance, id.as_str(), &e),
-        Ok(facts) if facts.protected => skipped(
+    let refuse = |why: String| {
+        skipped(
             Action::StopInstance,
             id.as_str(),
-            format!("{id} carries {PROTECTED_TAG}=true: a person decides"),
-        ),
-        Ok(facts) => t.instances.stop(&facts, t.config.dry_run).await,
+            format!("{id} is {why}: a person decides"),
+        )
+    };
+    if protect::instance_listed(&t.config.protected_instances, id) {
+        return refuse("in PROTECTED_INSTANCES".to_owned());
+    }
+    match t.instances.describe(id).await {
+        Err(e) => read_failed(Action::StopInstance, id.as_str(), &e),
+        Ok(facts) => match protect::tag_verdict(t.config.protection_tag.as_ref(), &facts.tags) {
+            TagVerdict::Protected(why) => refuse(why),
+            TagVerdict::NotHonoured(_) | TagVerdict::Unprotected => {
+                t.instances.stop(&facts, t.config.dry_run).await
+            }
+        },
     }
 }
 

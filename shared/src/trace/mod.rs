@@ -159,7 +159,8 @@ impl Tracer<'_> {
     fn protected(&self, principal: &Principal) -> Option<String> {
         self.config
             .protected
-            .matching(Some(self.account), principal)
+            // Where a principal the chain made or used sits is not read: an exact name protects it.
+            .matching(Some(self.account), principal, None)
             .map(ToString::to_string)
     }
 }

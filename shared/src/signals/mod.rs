@@ -8,10 +8,38 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::events::cloudtrail::Record;
-use crate::events::{self, guardduty::Finding, Envelope, Event, EventError};
+use crate::events::{self, guardduty::Finding, health::HealthEvent, Envelope, Event, EventError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId, InstanceId};
-use crate::principal::Principal;
+use crate::principal::{IamPath, Principal};
 use crate::rules::{self, Response};
+
+mod sequence;
+
+impl Incident {
+    /// One part of an incident with several targets: its own id, stable across re-sends
+    /// whatever order they list the targets in, so each part is claimed, recorded and repeated
+    /// on its own.
+    pub fn part(&self, target: &Target) -> Result<Incident, EventError> {
+        let key = format!(
+            "{}#{}",
+            target.resource_key(),
+            target.access_key().map(AccessKeyId::as_str).unwrap_or("")
+        );
+        Ok(Incident {
+            id: IncidentId::parse(&format!("{}:{}", self.id.as_str(), short_hash(&key)))?,
+            title: format!("{} ({})", self.title, target.describe_briefly()),
+            ..self.clone()
+        })
+    }
+}
+
+/// FNV-1a, as 16 hex digits: a short, stable name for a longer one inside an incident id.
+fn short_hash(s: &str) -> String {
+    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
 
 /// Which Lambda function is asking: each handles its own kind of target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +76,10 @@ pub struct Incident {
     /// than the session cutoff means the attacker is still active.
     #[serde(skip)]
     pub last_seen: Option<OffsetDateTime>,
+    /// The call touched cordon's quarantine policy (rule `cordon-tampered`): its document is
+    /// restored whether or not the caller is contained.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub touched_quarantine: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,6 +87,10 @@ pub struct Incident {
 pub enum Target {
     Credentials {
         principal: Principal,
+        /// Where the principal sits, as the caller's ARN in a CloudTrail record says; `None`
+        /// when the event does not say (a GuardDuty finding names the principal alone).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<IamPath>,
         access_key: Option<AccessKeyId>,
         /// Deactivate every key of the user, whatever DEACTIVATE_ALL_KEYS says.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -143,6 +179,14 @@ impl Target {
         }
     }
 
+    /// The access key the finding or call names, if any.
+    pub fn access_key(&self) -> Option<&AccessKeyId> {
+        match self {
+            Self::Credentials { access_key, .. } => access_key.as_ref(),
+            Self::Instance { .. } => None,
+        }
+    }
+
     /// The ledger's index key for "all incidents of this principal or instance".
     pub fn resource_key(&self) -> String {
         match self {
@@ -174,6 +218,20 @@ pub enum Signal {
         incident: Option<Incident>,
         reason: String,
     },
+    /// Access keys someone else reported (AWS Health): each key's owner is looked up, then
+    /// each is one part, as in `Each`.
+    Keys {
+        incident: Incident,
+        keys: Vec<AccessKeyId>,
+        unhandled: Option<String>,
+    },
+    /// One incident, several targets (an attack sequence): each part handled as its own
+    /// single-target incident, and what cordon leaves to a person notified under the whole.
+    Each {
+        incident: Incident,
+        parts: Vec<Signal>,
+        unhandled: Option<String>,
+    },
 }
 
 const INSTANCE_CREDENTIAL_EXFILTRATION: &str =
@@ -197,6 +255,7 @@ pub fn from_event(
                 reason: "isolate-instance does not act on CloudTrail calls".to_owned(),
             }),
         },
+        Event::Health(health) => Ok(from_health(function, &envelope, &health)?),
         Event::Other { detail_type } => Ok(Signal::Ignore {
             incident: None,
             reason: format!("{} does not handle {detail_type:?} events", function.name()),
@@ -228,6 +287,7 @@ fn from_finding(
             .event_last_seen
             .as_deref()
             .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
+        touched_quarantine: false,
     };
     let ignore = |reason: String| {
         Ok(Signal::Ignore {
@@ -237,6 +297,23 @@ fn from_finding(
     };
     if finding.is_sample() && !config.respond_to_sample_findings {
         return ignore("sample finding (RESPOND_TO_SAMPLE_FINDINGS is off)".to_owned());
+    }
+    // Before the resource checks: a sequence's resource type is `AttackSequence`, and its
+    // `resourceRole` says TARGET whoever it names.
+    let below_floor = || {
+        (incident.severity < config.min_severity).then(|| {
+            format!(
+                "severity {} is below MIN_SEVERITY {}",
+                incident.severity, config.min_severity
+            )
+        })
+    };
+    if sequence::is_sequence(finding) {
+        if let Some(reason) = below_floor() {
+            return ignore(reason);
+        }
+        let max = config.max_instances_per_incident;
+        return sequence::from_sequence(function, incident, finding, max);
     }
     let missing = |field| EventError::MissingField {
         finding: finding.id.chars().take(128).collect(),
@@ -302,11 +379,8 @@ fn from_finding(
             ..
         }
     );
-    if incident.severity < config.min_severity && !root {
-        return ignore(format!(
-            "severity {} is below MIN_SEVERITY {}",
-            incident.severity, config.min_severity
-        ));
+    if let Some(reason) = below_floor().filter(|_| !root) {
+        return ignore(reason);
     }
     Ok(Signal::Respond { incident, target })
 }
@@ -321,21 +395,89 @@ fn credentials_target(
         .map(AccessKeyId::parse)
         .transpose()
         .map_err(|e| Some(e.into()))?;
-    let name = || -> Result<IamName, Option<EventError>> {
-        let raw = details.user_name.as_deref().ok_or(None)?;
-        IamName::parse(raw).map_err(|e| Some(e.into()))
+    Ok(Target::Credentials {
+        principal: principal_of(
+            details.user_type.as_deref().unwrap_or(""),
+            details.user_name.as_deref(),
+        )?,
+        path: None,
+        access_key: key,
+        all_keys: false,
+        created: None,
+    })
+}
+
+/// AWS Health's credential-risk events: the keys it names, whatever the severity floor (AWS
+/// itself found them exposed).
+fn from_health(
+    function: Function,
+    envelope: &Envelope,
+    event: &HealthEvent,
+) -> Result<Signal, EventError> {
+    let credentials = matches!(
+        function,
+        Function::QuarantineCredentials | Function::TraceCredentials
+    );
+    if !credentials || !event.is_credential_risk() {
+        return Ok(Signal::Ignore {
+            incident: None,
+            reason: format!(
+                "{} does not act on Health {} events",
+                function.name(),
+                event.event_type_code.chars().take(64).collect::<String>()
+            ),
+        });
+    }
+    let incident = Incident {
+        id: IncidentId::parse(&format!("health:{}", short_hash(&event.event_arn)))?,
+        kind: format!("Health:{}", event.event_type_code),
+        title: format!(
+            "AWS Health reports a credential risk ({})",
+            event.event_type_code
+        ),
+        severity: HEALTH_SEVERITY,
+        account: event
+            .affected_account
+            .as_deref()
+            .or(envelope.account.as_deref())
+            .map(AccountId::parse)
+            .transpose()?,
+        region: envelope.region.clone(),
+        count: 1,
+        last_seen: None,
+        touched_quarantine: false,
     };
-    let principal = match details.user_type.as_deref().unwrap_or("") {
+    let mut keys: Vec<AccessKeyId> = Vec::new();
+    let mut other: Vec<String> = Vec::new();
+    for entity in &event.affected_entities {
+        match AccessKeyId::parse(&entity.entity_value) {
+            Ok(key) if !keys.contains(&key) => keys.push(key),
+            Ok(_) => {}
+            Err(_) => other.push(entity.entity_value.chars().take(128).collect()),
+        }
+    }
+    Ok(Signal::Keys {
+        incident,
+        keys,
+        unhandled: (!other.is_empty())
+            .then(|| format!("not an access key, so not contained: {}", other.join(", "))),
+    })
+}
+
+/// AWS Health gives no severity; a key AWS found exposed is as urgent as GuardDuty's High.
+const HEALTH_SEVERITY: f64 = 8.0;
+
+/// GuardDuty's user type and name (`accessKeyDetails`, a sequence's actors): `Err(None)` when
+/// the name it needs is absent.
+fn principal_of(kind: &str, name: Option<&str>) -> Result<Principal, Option<EventError>> {
+    let name = || -> Result<IamName, Option<EventError>> {
+        IamName::parse(name.ok_or(None)?).map_err(|e| Some(e.into()))
+    };
+    Ok(match kind {
         "IAMUser" => Principal::User(name()?),
         "AssumedRole" => Principal::Role(name()?),
         "Root" => Principal::Root,
         other => Principal::unsupported(other),
-    };
-    Ok(Target::Credentials {
-        principal,
-        access_key: key,
-        all_keys: false,
-        created: None,
     })
 }
 
@@ -373,6 +515,8 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
         region: record.aws_region.clone(),
         count: 1,
         last_seen: None,
+        touched_quarantine: rule.id == "cordon-tampered"
+            && rules::touches_quarantine_policy(record),
     };
     // AWS quarantined someone: the target is that user, not the caller (often AWS itself).
     let quarantined = if rule.id == "aws-quarantined-key" {
@@ -390,13 +534,17 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
     let target = if let Some(principal) = quarantined.clone() {
         Target::Credentials {
             principal,
+            // Named by a request field: where it sits is not said by an ARN.
+            path: None,
             access_key: None,
             all_keys: true,
             created: None,
         }
     } else {
+        let principal = rules::caller(record);
         Target::Credentials {
-            principal: rules::caller(record),
+            path: IamPath::of_caller(&record.user_identity, &principal),
+            principal,
             access_key: record
                 .user_identity
                 .access_key_id
