@@ -78,6 +78,21 @@ fn backdoor_key(user: &str, key: &str, minutes_ago: i64, victim: &str, made: &st
     r
 }
 
+/// Stratus `sts-federation-token`'s GetFederationToken, as `key` of `user` half an hour ago,
+/// stored as the history; the temporary key it minted.
+fn federation_token(user: &str, key: &str) -> String {
+    let session = session_key();
+    let mut minted = restamp(
+        recorded(FEDERATION, "GetFederationToken").unwrap(),
+        user,
+        key,
+        30,
+    );
+    minted["responseElements"]["credentials"]["accessKeyId"] = session.clone().into();
+    history(&[minted]);
+    session
+}
+
 /// A role of moto's, and its unique id.
 async fn role(d: &Deployment, prefix: &str) -> (String, String) {
     let name = unique(prefix);
@@ -564,15 +579,7 @@ async fn a_thousand_events_a_throttled_page_and_what_was_not_read() {
 async fn a_temporary_key_leads_to_the_long_term_key_that_minted_it() {
     let d = deployment().await;
     let (user, key, _, _) = attacker(&d).await;
-    let session = session_key();
-    let mut minted = restamp(
-        recorded(FEDERATION, "GetFederationToken").unwrap(),
-        &user,
-        &key,
-        30,
-    );
-    minted["responseElements"]["credentials"]["accessKeyId"] = session.clone().into();
-    history(&[minted]);
+    let session = federation_token(&user, &key);
     let (_, finding) = user_finding(&user, &session);
     let tracer = responder(&d, Function::TraceCredentials, &[]).await;
     let report = lambda_invoke(&tracer, finding).await;
@@ -591,15 +598,7 @@ async fn a_temporary_key_leads_to_the_long_term_key_that_minted_it() {
 async fn trace_depth_bounds_the_walk() {
     let d = deployment().await;
     let (user, key, _, finding) = attacker(&d).await;
-    let session = session_key();
-    let mut minted = restamp(
-        recorded(FEDERATION, "GetFederationToken").unwrap(),
-        &user,
-        &key,
-        30,
-    );
-    minted["responseElements"]["credentials"]["accessKeyId"] = session.clone().into();
-    history(&[minted]);
+    let session = federation_token(&user, &key);
     let tracer = responder(&d, Function::TraceCredentials, &[("TRACE_DEPTH", "0")]).await;
     let report = lambda_invoke(&tracer, finding).await;
     let not_followed = actions(&report, "trace_history")

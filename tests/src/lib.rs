@@ -1,7 +1,7 @@
 //! Test support: a real AWS API emulator (moto server) on 127.0.0.1, an account seeded with what
 //! cordon acts on, and the sample events of `events/`. Used by the integration tests and the demo.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,6 +32,27 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One JSON 1.1 call (`X-Amz-Target: target`) to what `tests/moto_server.py` serves itself
+/// (the calls moto lacks, and the harness's own): the body of its 200 answer.
+pub fn harness_call(endpoint: &str, target: &str, body: &Value) -> Result<String, BoxError> {
+    let body = body.to_string();
+    let host = endpoint.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host)?;
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: {target}\r\n\
+         Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let (head, body) = answer.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("{target}: {head} {body}").into());
+    }
+    Ok(body.to_owned())
 }
 
 /// moto server (`tests/moto_server.py`), started for this process; it stops as soon as our end

@@ -4,14 +4,12 @@
 //! `tests/moto_server.py` serves with moto's own event-pattern engine.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
-use crate::{repo_root, BoxError};
+use crate::{harness_call, repo_root, BoxError};
 
 /// One EventBridge rule of the template and the function it invokes.
 #[derive(Debug, Clone)]
@@ -71,22 +69,9 @@ pub fn rules(parameters: &Value) -> Result<Vec<Rule>, BoxError> {
 
 /// `events:TestEventPattern` against the emulator at `endpoint`.
 pub fn test_event_pattern(endpoint: &str, pattern: &str, event: &Value) -> Result<bool, BoxError> {
-    let body = json!({"EventPattern": pattern, "Event": event.to_string()}).to_string();
-    let host = endpoint.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host)?;
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: AWSEvents.TestEventPattern\r\n\
-         Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    let (head, body) = answer.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("TestEventPattern: {head} {body}").into());
-    }
-    let result: Value = serde_json::from_str(body)?;
+    let body = json!({"EventPattern": pattern, "Event": event.to_string()});
+    let answer = harness_call(endpoint, "AWSEvents.TestEventPattern", &body)?;
+    let result: Value = serde_json::from_str(&answer)?;
     result["Result"].as_bool().ok_or_else(|| "no Result".into())
 }
 

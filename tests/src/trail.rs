@@ -2,13 +2,10 @@
 //! records of `tests/corpus/cloudtrail`, re-stamped to the keys, users and resources a test
 //! seeded in moto, and stored per region with the harness's own `CordonTest.PutTrailEvents`.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::{repo_root, unique, BoxError, ACCOUNT};
+use crate::{harness_call, repo_root, unique, BoxError, ACCOUNT};
 
 /// The records of `tests/corpus/cloudtrail/<file>.json`.
 pub fn corpus(file: &str) -> Result<Vec<Value>, BoxError> {
@@ -82,19 +79,10 @@ pub fn as_role_session(
 
 /// Store `records` as `region`'s CloudTrail history.
 pub fn put(endpoint: &str, region: &str, records: &[Value]) -> Result<(), BoxError> {
-    let body = json!({"Region": region, "Records": records}).to_string();
-    let host = endpoint.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host)?;
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: CordonTest.PutTrailEvents\r\n\
-         Content-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    harness_call(
+        endpoint,
+        "CordonTest.PutTrailEvents",
+        &json!({"Region": region, "Records": records}),
     )?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    if !answer.starts_with("HTTP/1.1 200") {
-        return Err(format!("PutTrailEvents: {answer}").into());
-    }
     Ok(())
 }
