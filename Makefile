@@ -92,7 +92,8 @@ invoke: venv
 logs: $(SAM)
 	$(SAM) logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,$(if $(filter trace-credentials,$(FN)),TraceCredentialsFunction,QuarantineCredentialsFunction)) --tail
 
-## make bench: cold start, time to containment, burst, rule evaluation -> BENCHMARKS.md.
+## make bench: cold start, time to containment, burst, rule evaluation, a 10,000-event trace -> BENCHMARKS.md
+## (`target/release/bench trace` redoes the trace section alone).
 ## Release x86_64 binaries (this machine runs them); sizes come from `make package` if it ran.
 .venv-c7n/bin/custodian:
 	python3 -m venv .venv-c7n

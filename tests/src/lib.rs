@@ -26,7 +26,7 @@ pub mod seed;
 pub mod trail;
 pub mod watch;
 
-pub use seed::{seed_role, seed_user};
+pub use seed::{reactivate, seed_role, seed_user};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -23,6 +23,17 @@ pub async fn seed_user(
     Ok(ids)
 }
 
+/// Set `user`'s `key` Active again (as before a repeat of the same scene).
+pub async fn reactivate(iam: &aws_sdk_iam::Client, user: &str, key: &str) -> Result<(), BoxError> {
+    iam.update_access_key()
+        .user_name(user)
+        .access_key_id(key)
+        .status(aws_sdk_iam::types::StatusType::Active)
+        .send()
+        .await?;
+    Ok(())
+}
+
 pub async fn seed_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<(), BoxError> {
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     iam.create_role()

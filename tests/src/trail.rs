@@ -57,6 +57,29 @@ pub fn restamp(mut record: Value, user: &str, key: &str, minutes_ago: i64) -> Va
     record
 }
 
+/// Stratus `iam-backdoor-user`'s CreateAccessKey, as `key` of `user` making `made` for `victim`.
+pub fn backdoor_key(
+    user: &str,
+    key: &str,
+    minutes_ago: i64,
+    victim: &str,
+    made: &str,
+) -> Result<Value, BoxError> {
+    let mut r = restamp(
+        recorded(
+            "stratus__aws.persistence.iam-backdoor-user",
+            "CreateAccessKey",
+        )?,
+        user,
+        key,
+        minutes_ago,
+    );
+    r["requestParameters"]["userName"] = victim.into();
+    r["responseElements"]["accessKey"]["userName"] = victim.into();
+    r["responseElements"]["accessKey"]["accessKeyId"] = made.into();
+    Ok(r)
+}
+
 /// The same record made by a role session (`AssumedRole`) whose key is `key`.
 pub fn as_role_session(
     mut record: Value,

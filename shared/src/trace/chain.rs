@@ -22,6 +22,25 @@ pub const MINTING: &[&str] = &[
     "AssumeRoleWithWebIdentity",
 ];
 
+/// The calls read by name, account-wide, before any key's history: those whose records say what
+/// cordon stops, and the two that mint a key for a user (`AssumeRole*` is every workload's daily
+/// call, too many to read by name; a role session is found in its minter's history).
+pub const READ_FIRST: &[&str] = &[
+    "CreateAccessKey",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "CreateUser",
+    "GetSessionToken",
+    "GetFederationToken",
+    "CreateServiceSpecificCredential",
+    "ResetServiceSpecificCredential",
+    "UploadSSHPublicKey",
+    "CreateRole",
+    "UpdateAssumeRolePolicy",
+    "ModifySnapshotAttribute",
+    "ModifyImageAttribute",
+];
+
 /// The compute creates cryptomining campaigns use, listed with what they made.
 const COMPUTE: &[&str] = &[
     "RunInstances",

@@ -76,6 +76,18 @@ impl History {
         })
     }
 
+    /// Another lookup's read in the same region, counted into this one: the pages and events
+    /// add up, and what either did not read stays said (the earlier reason first).
+    pub fn absorb(&mut self, other: History) {
+        self.pages += other.pages;
+        self.unparsed += other.unparsed;
+        self.records.extend(other.records);
+        if self.unread.is_none() {
+            self.unread = other.unread;
+            self.oldest_read = other.oldest_read;
+        }
+    }
+
     pub fn unread_text(&self) -> Option<String> {
         let why = match self.unread.as_ref()? {
             Unread::OutOfTime => "the invocation's time ran out".to_owned(),

@@ -78,7 +78,7 @@ impl Tracer<'_> {
             now,
         );
         let regions = regions(start.region);
-        let walk = Walk {
+        let mut walk = Walk {
             limiters: regions
                 .iter()
                 .map(|r| (r.clone(), Limiter::new(LOOKUPS_PER_SECOND)))
@@ -90,21 +90,27 @@ impl Tracer<'_> {
             regions,
             window,
             until,
+            first: Vec::new(),
         };
-        let mut records = Vec::new();
+        let mut records = walk.read_first().await;
         let mut all: Vec<Record> = Vec::new();
         let mut frontier = vec![key.clone()];
         // A temporary key of an IAM user: the long-term key that minted it is the attacker's too.
         if let (Principal::User(_), false) = (start.principal, key.is_long_term()) {
-            let (found, parent) = walk.minter(key).await;
-            records.extend(found);
-            if let Some((user, parent)) = parent {
-                records.extend(
-                    self.iam
-                        .deactivate_keys(&user, Some(&parent), false, self.config.dry_run)
-                        .await,
-                );
-                frontier.push(parent);
+            match walk.minter(key) {
+                Some((user, parent)) => {
+                    records.extend(
+                        self.iam
+                            .deactivate_keys(&user, Some(&parent), false, self.config.dry_run)
+                            .await,
+                    );
+                    frontier.push(parent);
+                }
+                None => records.push(skipped(
+                    Action::DeactivateAccessKey,
+                    key.to_string(),
+                    "no GetSessionToken or GetFederationToken that was read minted this key: its long-term key was not found",
+                )),
             }
         }
         let mut visited: BTreeSet<AccessKeyId> = frontier.iter().cloned().collect();
@@ -181,18 +187,20 @@ fn regions(incident: Option<&str>) -> Vec<String> {
     out
 }
 
-/// One trace's readers: a client and a quota per region, one window, one bound.
+/// One trace's readers: a client and a quota per region, one window, one bound; and the calls
+/// read by name first.
 struct Walk {
     regions: Vec<String>,
     clients: HashMap<String, aws_sdk_cloudtrail::Client>,
     limiters: HashMap<String, Limiter>,
     window: (OffsetDateTime, OffsetDateTime),
     until: Option<Instant>,
+    first: Vec<Record>,
 }
 
 impl Walk {
-    /// `lookup` in every region at once; each region keeps its own quota.
-    async fn read(&self, lookup: &Lookup) -> Vec<History> {
+    /// `lookup` in every region at once, none after `until`; each region keeps its own quota.
+    async fn read(&self, lookup: &Lookup, until: Option<Instant>) -> Vec<History> {
         let reads = self.regions.iter().filter_map(|r| {
             Some(history::read(
                 self.clients.get(r)?,
@@ -200,60 +208,87 @@ impl Walk {
                 self.limiters.get(r)?,
                 lookup,
                 self.window,
-                self.until,
+                until,
             ))
         });
         futures::future::join_all(reads).await
     }
 
-    /// Everything `key` signed, and the record of each region's read.
+    /// Every call of [`chain::READ_FIRST`] in the account, before any key's history and in at
+    /// most a third of the time: a key that floods its own history with other calls cannot push
+    /// what it made out of the time. One record per region.
+    async fn read_first(&mut self) -> Vec<ActionRecord> {
+        let now = Instant::now();
+        let until = self
+            .until
+            .map(|u| now + u.saturating_duration_since(now) / 3);
+        let mut by_region: Vec<History> = Vec::new();
+        for call in chain::READ_FIRST {
+            for h in self.read(&Lookup::EventName(call), until).await {
+                match by_region.iter_mut().find(|b| b.region == h.region) {
+                    Some(b) => b.absorb(h),
+                    None => by_region.push(h),
+                }
+            }
+        }
+        let records = by_region
+            .iter()
+            .map(|h| {
+                record(
+                    h,
+                    &format!("calls that make credentials or shares in {}", h.region),
+                )
+            })
+            .collect();
+        self.first = by_region.into_iter().flat_map(|h| h.records).collect();
+        records
+    }
+
+    /// Everything `key` signed (its history, and what was read first), and the record of each
+    /// region's read.
     async fn key(&self, key: &AccessKeyId) -> (Vec<Vec<Record>>, Vec<ActionRecord>) {
-        let histories = self.read(&Lookup::AccessKey(key.to_string())).await;
+        let histories = self
+            .read(&Lookup::AccessKey(key.to_string()), self.until)
+            .await;
         let records = histories
             .iter()
             .map(|h| record(h, &format!("{key} in {}", h.region)))
             .collect();
-        (histories.into_iter().map(|h| h.records).collect(), records)
+        let mut read: Vec<Vec<Record>> = histories.into_iter().map(|h| h.records).collect();
+        let seen: BTreeSet<&str> = read
+            .iter()
+            .flatten()
+            .filter_map(|r| r.event_id.as_deref())
+            .collect();
+        let signed: Vec<Record> = self
+            .first
+            .iter()
+            .filter(|r| r.user_identity.access_key_id.as_deref() == Some(key.as_str()))
+            .filter(|r| r.event_id.as_deref().is_none_or(|id| !seen.contains(id)))
+            .cloned()
+            .collect();
+        read.push(signed);
+        (read, records)
     }
 
-    /// The call that minted the temporary `key`, by its user's long-term key.
-    async fn minter(
-        &self,
-        key: &AccessKeyId,
-    ) -> (Vec<ActionRecord>, Option<(IamName, AccessKeyId)>) {
-        let mut records = Vec::new();
-        let mut parent = None;
-        for call in ["GetSessionToken", "GetFederationToken"] {
-            for h in self.read(&Lookup::EventName(call)).await {
-                records.push(record(
-                    &h,
-                    &format!("{call} calls in {} (who minted {key})", h.region),
-                ));
-                parent = parent.or_else(|| {
-                    h.records.iter().find_map(|r| {
-                        let minted = r
-                            .response_elements
-                            .as_ref()?
-                            .pointer("/credentials/accessKeyId")?;
-                        if minted.as_str() != Some(key.as_str()) || r.error_code.is_some() {
-                            return None;
-                        }
-                        let id = &r.user_identity;
-                        let user = IamName::parse(id.user_name.as_deref()?).ok()?;
-                        let parent = AccessKeyId::parse(id.access_key_id.as_deref()?).ok()?;
-                        parent.is_long_term().then_some((user, parent))
-                    })
-                });
-            }
-        }
-        if parent.is_none() {
-            records.push(skipped(
-                Action::DeactivateAccessKey,
-                key.to_string(),
-                "no GetSessionToken or GetFederationToken in the history minted this key: its long-term key was not found",
-            ));
-        }
-        (records, parent)
+    /// The call that minted the temporary `key` (read first), by its user's long-term key.
+    fn minter(&self, key: &AccessKeyId) -> Option<(IamName, AccessKeyId)> {
+        self.first
+            .iter()
+            .filter(|r| ["GetSessionToken", "GetFederationToken"].contains(&r.event_name.as_str()))
+            .find_map(|r| {
+                let minted = r
+                    .response_elements
+                    .as_ref()?
+                    .pointer("/credentials/accessKeyId")?;
+                if minted.as_str() != Some(key.as_str()) || r.error_code.is_some() {
+                    return None;
+                }
+                let id = &r.user_identity;
+                let user = IamName::parse(id.user_name.as_deref()?).ok()?;
+                let parent = AccessKeyId::parse(id.access_key_id.as_deref()?).ok()?;
+                parent.is_long_term().then_some((user, parent))
+            })
     }
 }
 

@@ -14,8 +14,10 @@ use cordon::{Function, Responder};
 use integration_tests::faults::FaultProxy;
 use integration_tests::runtime_api::{RuntimeApi, Step};
 use integration_tests::seed::{seed_for_event, seed_workload};
+use integration_tests::trail::{backdoor_key, put, recorded, restamp};
 use integration_tests::{
-    event, key_statuses, repo_root, sdk_config, seed_user, unique, BoxError, Deployment, Moto,
+    event, key_statuses, reactivate, repo_root, sdk_config, seed_user, unique, BoxError,
+    Deployment, Moto,
 };
 use serde_json::Value;
 
@@ -143,8 +145,115 @@ async fn cold_start(
     result
 }
 
+/// Section 7: one key's 10,000-event history traced under LookupEvents' quota: every page read, the one
+/// backdoor key at its oldest end found and set Inactive; then the same history with a minute
+/// left, what was read and what was recorded as not read. Returns the section's text.
+async fn trace_section(moto: &Moto, d: &Deployment) -> Result<String, BoxError> {
+    const EVENTS: usize = 10_000;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "\n## 7. trace-credentials: a key with {EVENTS} events in its history\n"
+    )?;
+    writeln!(out, "The stolen key's history in the LookupEvents stand-in of tests/moto_server.py: {} recorded `GetCallerIdentity` calls (Stratus `iam-create-user-login-profile`) re-stamped to the key, one a minute, and at the oldest end Stratus `iam-backdoor-user`'s `CreateAccessKey` for another user. LookupEvents allows 2 calls per second per account and region and returns 50 events a page, so {EVENTS} events are 200 pages and at least 100 s (the incident's region is us-east-1, where the global events land too: one region, one quota). Before the key's history the trace reads the 13 calls that make what it stops by name, account-wide (one page each here), so that a flood of other calls cannot hide them: 13 calls more. The client-side limiter is the bound; the stand-in answers a page in a few ms. This run: a {} build (the limiter, not the build, sets the pace).\n", EVENTS - 1, if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    writeln!(out, "| invocation time | events read | LookupEvents calls | quota's bound | wall s | backdoor key | not read |\n|---|---|---|---|---|---|---|")?;
+    let user = unique("bench-trace");
+    let key = seed_user(&d.clients.iam, &user, 1).await?.remove(0);
+    let victim = unique("bench-victim");
+    let backdoor = seed_user(&d.clients.iam, &victim, 1).await?.remove(0);
+    let noise = recorded(
+        "stratus__aws.persistence.iam-create-user-login-profile",
+        "GetCallerIdentity",
+    )?;
+    let mut records: Vec<Value> = (0..EVENTS - 1)
+        .map(|i| restamp(noise.clone(), &user, &key, i as i64 + 1))
+        .collect();
+    records.push(backdoor_key(
+        &user,
+        &key,
+        EVENTS as i64 + 1,
+        &victim,
+        &backdoor,
+    )?);
+    put(&moto.endpoint, "us-east-1", &records)?;
+    let tracer = Responder::new(
+        Function::TraceCredentials,
+        d.config(&[("RATE_LIMIT", "100000")]),
+        Clients::new(&sdk_config(&moto.endpoint, 3)),
+    )
+    .await?;
+    // Lambda's 15 minutes, then a minute: the trace stops reading 30 s before either ends.
+    for (label, left) in [("900 s (Lambda's most)", 900), ("60 s", 60)] {
+        let mut e = event("guardduty-iam-user.json")?;
+        e["detail"]["id"] = unique("bt").replace('-', "").into();
+        e["detail"]["resource"]["accessKeyDetails"]["userName"] = user.clone().into();
+        e["detail"]["resource"]["accessKeyDetails"]["accessKeyId"] = key.clone().into();
+        let started = Instant::now();
+        let report = tracer
+            .handle_until(
+                e,
+                &unique("bench"),
+                Some(started + Duration::from_secs(left)),
+            )
+            .await?;
+        let wall = started.elapsed().as_secs_f64();
+        let read = report
+            .actions
+            .iter()
+            .find(|a| a.action.name() == "trace_history" && a.target.starts_with(key.as_str()))
+            .ok_or("no history read")?;
+        let summary = read.after.clone().unwrap_or_default();
+        let pages = summary["pages"].as_u64().unwrap_or(0);
+        // Every LookupEvents call: the key's history and the calls read by name first.
+        let calls: u64 = report
+            .actions
+            .iter()
+            .filter(|a| a.action.name() == "trace_history")
+            .filter_map(|a| a.after.as_ref()?["pages"].as_u64())
+            .sum();
+        let status = key_statuses(&d.clients.iam, &victim)
+            .await?
+            .into_iter()
+            .find(|(k, _)| *k == backdoor)
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "| {label} | {} of {EVENTS} | {calls} ({pages} of the key's history, {} by name) | {:.1} s for {calls} calls | {wall:.1} | {status} | {} |",
+            summary["events"],
+            calls - pages,
+            calls.saturating_sub(1) as f64 / 2.0,
+            summary["not_read"].as_str().unwrap_or("nothing"),
+        )?;
+        // The second run finds the key already Inactive; set it back so it shows what it finds.
+        reactivate(&d.clients.iam, &victim, &backdoor).await?;
+    }
+    Ok(out)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // `bench trace`: section 7 alone, put in place of BENCHMARKS.md's own (before the notes).
+    if std::env::args().nth(1).as_deref() == Some("trace") {
+        let moto = Moto::start()?;
+        let d = Deployment::create(&moto).await?;
+        let section = trace_section(&moto, &d).await?;
+        let path = repo_root().join("BENCHMARKS.md");
+        let text = std::fs::read_to_string(&path)?;
+        let start = text
+            .find("\n## 7. ")
+            .or_else(|| text.find("\n## Reading these numbers"))
+            .unwrap_or(text.len());
+        let end = text[start..]
+            .find("\n## Reading these numbers")
+            .map_or(text.len(), |i| start + i);
+        std::fs::write(
+            &path,
+            format!("{}{section}\n{}", &text[..start], &text[end..]),
+        )?;
+        println!("{section}");
+        return Ok(());
+    }
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -645,7 +754,11 @@ async fn main() -> Result<(), BoxError> {
         out,
         "| function | bootstrap bytes | bootstrap.zip bytes |\n|---|---|---|"
     )?;
-    for function in ["quarantine-credentials", "isolate-instance"] {
+    for function in [
+        "quarantine-credentials",
+        "isolate-instance",
+        "trace-credentials",
+    ] {
         let dir = repo_root().join("target/lambda").join(function);
         let size = |f: &str| {
             std::fs::metadata(dir.join(f))
@@ -659,6 +772,8 @@ async fn main() -> Result<(), BoxError> {
             size("bootstrap.zip")
         )?;
     }
+
+    out.push_str(&trace_section(&moto, &d).await?);
 
     let path = repo_root().join("BENCHMARKS.md");
     let notes =
