@@ -12,6 +12,7 @@ mod ledger;
 mod never_silent;
 mod protection;
 mod quarantine_denies;
+mod regions;
 mod reliability;
 mod sequence;
 mod tamper;

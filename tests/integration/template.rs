@@ -397,15 +397,16 @@ fn only_cordon_writes_the_ledger() {
         // Exactly the two roles, by ARN: no pattern a name could match, no tag anyone can set.
         let condition = deny[0]["Condition"].as_hash().unwrap();
         assert_eq!(condition.len(), 1, "{write}: {condition:?}");
-        let except: BTreeSet<String> =
-            strings(&deny[0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
-                .into_iter()
-                .collect();
+        // `!Split [",", !Join [",", [roles..., PeerCordonRoles]]]`: the other regions'
+        // deployments share the ledger.
+        let split = &deny[0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"];
+        let except: BTreeSet<String> = strings(&split[1][1]).into_iter().collect();
         assert_eq!(
             except,
             BTreeSet::from([
                 "QuarantineCredentialsFunctionRole.Arn".to_owned(),
-                "IsolateInstanceFunctionRole.Arn".to_owned()
+                "IsolateInstanceFunctionRole.Arn".to_owned(),
+                "PeerCordonRoles".to_owned()
             ]),
             "{write}"
         );
@@ -437,9 +438,14 @@ fn only_cordon_writes_the_ledger() {
             .find(|s| s["Sid"].as_str() == Some("Record"))
             .cloned()
             .unwrap();
+        // `!If [HasSharedLedger, !Ref SharedLedgerTableArn, !Sub <this stack's ledger>]`.
         assert_eq!(
-            record["Resource"].as_str(),
-            Some("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-LedgerTable-*"),
+            strings(&record["Resource"]),
+            [
+                "HasSharedLedger",
+                "SharedLedgerTableArn",
+                "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-LedgerTable-*"
+            ],
             "{function}"
         );
     }
