@@ -326,6 +326,25 @@ fn from_finding(
                     finding.resource_type()
                 ));
             }
+            // A call from another account names that account's principal: containing a
+            // same-named user or role here would aim cordon at a bystander.
+            if let Some(caller) = finding
+                .remote_caller_account()
+                .filter(|a| Some(*a) != incident.account.as_ref().map(AccountId::as_str))
+            {
+                if let Some(reason) = below_floor() {
+                    return ignore(reason);
+                }
+                let caller = AccountId::parse(caller)
+                    .map_or_else(|_| "another account".to_owned(), |a| format!("account {a}"));
+                return Ok(Signal::Each {
+                    incident: incident.clone(),
+                    parts: Vec::new(),
+                    unhandled: Some(format!(
+                        "the call came from {caller} (remoteAccountDetails), so the principal GuardDuty names is that account's and a same-named one here is someone else: nothing was changed. Block the caller where it reached this account (bucket policy, role trust, resource policy) and tell the owner of {caller}"
+                    )),
+                });
+            }
             let details = finding
                 .resource
                 .access_key_details
