@@ -1,6 +1,7 @@
 //! Integration tests: the responder against moto server, asserting state through the SDK.
 //! One binary (one moto process); every test uses its own names, table and topic.
 
+mod attacker;
 mod cloudtrail;
 mod corpus;
 mod coverage;

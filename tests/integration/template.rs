@@ -175,7 +175,17 @@ fn cloudtrail_pattern_matches_the_rules() {
         .collect();
     let calls = cordon::rules::watched_calls();
     let want_sources: BTreeSet<String> = calls.iter().map(|(s, _)| s.to_string()).collect();
-    let want_names: BTreeSet<String> = calls.iter().map(|(_, n)| n.to_string()).collect();
+    let prefixes: Vec<&str> = calls
+        .iter()
+        .filter_map(|(_, n)| n.strip_suffix('*'))
+        .collect();
+    // A name that one of the pattern's prefixes already matches (SNS's AddPermission, Lambda's
+    // AddPermission20150331v2) is not listed again.
+    let want_names: BTreeSet<String> = calls
+        .iter()
+        .map(|(_, n)| n.to_string())
+        .filter(|n| n.ends_with('*') || !prefixes.iter().any(|p| n.starts_with(p)))
+        .collect();
     assert_eq!(sources, want_sources);
     assert_eq!(
         names,
