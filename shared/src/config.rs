@@ -49,6 +49,32 @@ pub struct TraceSettings {
     pub stop_instances: bool,
 }
 
+impl Config {
+    /// The ledger's table name: `LEDGER_TABLE` is its name, or its ARN when the ledger is
+    /// another region's (see `ledger_region`).
+    pub fn ledger_table_name(&self) -> &str {
+        arn_region(&self.ledger_table)
+            .and_then(|_| self.ledger_table.rsplit_once(":table/"))
+            .map_or(self.ledger_table.as_str(), |(_, name)| name)
+    }
+
+    /// The region of a ledger given by ARN.
+    pub fn ledger_region(&self) -> Option<&str> {
+        arn_region(&self.ledger_table)
+    }
+
+    pub fn alert_topic_region(&self) -> Option<&str> {
+        arn_region(&self.alert_topic_arn)
+    }
+}
+
+/// The region an ARN names (`arn:partition:service:region:account:resource`), if it is one.
+fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    (parts.next() == Some("arn")).then_some(())?;
+    parts.nth(2).filter(|r| !r.is_empty())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0} must be set")]
@@ -270,6 +296,30 @@ mod tests {
         assert!(!c.respond_to_sample_findings && !c.stop_instance);
         assert_eq!(c.lease_seconds, 300);
         assert_eq!(c.trust_store, TrustStore::Amazon);
+    }
+
+    #[test]
+    fn stores_may_be_another_regions() {
+        let c = Config::from_vars(&vars(&[
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:cordon-AlertTopic-X",
+            ),
+            (
+                "LEDGER_TABLE",
+                "arn:aws:dynamodb:us-east-1:123456789012:table/cordon-LedgerTable-Y",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.ledger_table_name(), "cordon-LedgerTable-Y");
+        assert_eq!(c.ledger_region(), Some("us-east-1"));
+        assert_eq!(c.alert_topic_region(), Some("us-east-1"));
+        let local =
+            Config::from_vars(&vars(&[("ALERT_TOPIC_ARN", "t"), ("LEDGER_TABLE", "l")])).unwrap();
+        assert_eq!(
+            (local.ledger_table_name(), local.ledger_region()),
+            ("l", None)
+        );
     }
 
     #[test]

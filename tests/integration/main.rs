@@ -1,6 +1,7 @@
 //! Integration tests: the responder against moto server, asserting state through the SDK.
 //! One binary (one moto process); every test uses its own names, table and topic.
 
+mod attacker;
 mod cloudtrail;
 mod corpus;
 mod coverage;
@@ -12,6 +13,7 @@ mod ledger;
 mod never_silent;
 mod protection;
 mod quarantine_denies;
+mod regions;
 mod reliability;
 mod sequence;
 mod tamper;

@@ -81,6 +81,10 @@ pub struct Service {
     /// Free-form in events (`{"sample": true}`, `{"unusual": …}`), so left untyped.
     #[serde(default)]
     pub additional_info: Option<serde_json::Value>,
+    /// What GuardDuty saw done (`awsApiCallAction`, `networkConnectionAction`, ...): read by
+    /// path, so a shape cordon does not know never fails the parse.
+    #[serde(default)]
+    pub action: Option<serde_json::Value>,
 }
 
 /// `service.detection` (GuardDuty API model: `Detection`, `Sequence`, `Actor`, `User`,
@@ -158,6 +162,18 @@ impl Finding {
             .as_ref()
             .and_then(|i| i.get("sample"))
             .is_some_and(|s| s.as_bool() == Some(true) || s.as_str() == Some("true"))
+    }
+
+    /// The account that made the API call, when GuardDuty says it came from outside the
+    /// finding's account (`service.action.awsApiCallAction.remoteAccountDetails`, which
+    /// "appears if the call was made from outside your account"). The principal
+    /// `accessKeyDetails` then names is that account's: a same-named one here is someone else.
+    pub fn remote_caller_account(&self) -> Option<&str> {
+        self.service
+            .action
+            .as_ref()?
+            .pointer("/awsApiCallAction/remoteAccountDetails/accountId")?
+            .as_str()
     }
 
     pub fn resource_type(&self) -> &str {

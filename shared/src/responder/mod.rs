@@ -91,13 +91,15 @@ impl Responder {
         if let Some(own_role) = me.arn().and_then(Pattern::from_caller_arn) {
             config.protected.add(own_role);
         }
+        let clients =
+            clients.with_store_regions(config.ledger_region(), config.alert_topic_region());
         Ok(Self {
             function,
             iam: IamActions::new(clients.iam.clone(), &account),
             ec2: InstanceActions::new(&clients),
             ledger: Ledger::new(
                 clients.dynamodb.clone(),
-                config.ledger_table.clone(),
+                config.ledger_table_name().to_owned(),
                 function,
             ),
             config,

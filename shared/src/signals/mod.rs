@@ -117,6 +117,10 @@ pub enum Created {
     },
     /// `CreateLoginProfile`/`UpdateLoginProfile` for another user: the attacker knows the password.
     LoginProfile { user: IamName },
+    /// `UpdateAccessKey` to `Active` (rule `cordon-tampered`) by a caller cordon contains: the
+    /// key it brought back is the attacker's again, so it is set Inactive beside its caller.
+    /// Containing the caller alone left a key cordon had reported contained working.
+    ReactivatedKey { user: IamName, key: AccessKeyId },
 }
 
 impl Created {
@@ -139,6 +143,21 @@ impl Created {
         }
     }
 
+    /// The key a successful `UpdateAccessKey` to `Active` names. Without `userName` the caller
+    /// reactivated its own key, which its own containment deactivates.
+    fn reactivated(record: &Record) -> Option<Self> {
+        let active = record
+            .request_str("status")
+            .is_some_and(|s| s.eq_ignore_ascii_case("Active"));
+        if record.event_name != "UpdateAccessKey" || !active {
+            return None;
+        }
+        Some(Self::ReactivatedKey {
+            user: IamName::parse(record.request_str("userName")?).ok()?,
+            key: AccessKeyId::parse(record.request_str("accessKeyId")?).ok()?,
+        })
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Self::AccessKey {
@@ -149,6 +168,9 @@ impl Created {
             }
             Self::AccessKey { user, key: None } => format!("a new key of user {user}"),
             Self::LoginProfile { user } => format!("console password of user {user}"),
+            Self::ReactivatedKey { user, key } => {
+                format!("key {} of user {user}", key.redacted())
+            }
         }
     }
 }
@@ -166,7 +188,13 @@ impl Target {
         match self {
             Self::Credentials {
                 created: Some(c), ..
-            } => format!("{text}, and the {} it made", c.describe()),
+            } => {
+                let verb = match c {
+                    Created::ReactivatedKey { .. } => "reactivated",
+                    _ => "made",
+                };
+                format!("{text}, and the {} it {verb}", c.describe())
+            }
             _ => text,
         }
     }
@@ -330,6 +358,25 @@ fn from_finding(
                     "resource type {:?} is not an access key",
                     finding.resource_type()
                 ));
+            }
+            // A call from another account names that account's principal: containing a
+            // same-named user or role here would aim cordon at a bystander.
+            if let Some(caller) = finding
+                .remote_caller_account()
+                .filter(|a| Some(*a) != incident.account.as_ref().map(AccountId::as_str))
+            {
+                if let Some(reason) = below_floor() {
+                    return ignore(reason);
+                }
+                let caller = AccountId::parse(caller)
+                    .map_or_else(|_| "another account".to_owned(), |a| format!("account {a}"));
+                return Ok(Signal::Each {
+                    incident: incident.clone(),
+                    parts: Vec::new(),
+                    unhandled: Some(format!(
+                        "the call came from {caller} (remoteAccountDetails), so the principal GuardDuty names is that account's and a same-named one here is someone else: nothing was changed. Block the caller where it reached this account (bucket policy, role trust, resource policy) and tell the owner of {caller}"
+                    )),
+                });
             }
             let details = finding
                 .resource
@@ -554,6 +601,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
             // Only a rule that names another user's credential, and only if the call succeeded.
             created: match (rule.id, &record.error_code) {
                 ("persistence-other-user", None) => Created::from_record(record),
+                ("cordon-tampered", None) => Created::reactivated(record),
                 _ => None,
             },
         }
