@@ -11,6 +11,7 @@ use crate::actions::role_sessions::SessionId;
 use crate::actions::shares::Shared;
 use crate::events::cloudtrail::Record;
 use crate::ids::{AccessKeyId, AccountId, IamName, InstanceId};
+use crate::principal::IamPath;
 use crate::rules::{self, RuleSettings};
 
 /// The calls whose answer holds a new credential (`responseElements.credentials.accessKeyId`).
@@ -66,7 +67,15 @@ pub struct Minted {
     pub key: AccessKeyId,
     pub by: String,
     /// For `AssumeRole*`: the role (in this account) and the session, to deny precisely.
-    pub session: Option<(IamName, SessionId)>,
+    pub session: Option<(RoleAt, SessionId)>,
+}
+
+/// A role of this account, with its path as the ARN the chain assumed says (`/` when it says
+/// none): path-aware protection patterns need it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RoleAt {
+    pub role: IamName,
+    pub path: String,
 }
 
 /// Something the chain made that cordon stops.
@@ -95,7 +104,7 @@ pub enum Made {
         trust: String,
     },
     RoleSessions {
-        role: IamName,
+        role: RoleAt,
         sessions: Vec<SessionId>,
     },
     Share {
@@ -133,7 +142,7 @@ pub struct Read {
 /// session is denied only on a role here.
 pub fn read(records: &[Record], account: &AccountId, settings: &RuleSettings) -> Read {
     let mut out = Read::default();
-    let mut sessions: BTreeMap<IamName, Vec<SessionId>> = BTreeMap::new();
+    let mut sessions: BTreeMap<RoleAt, Vec<SessionId>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.error_code.is_none()) {
         if let Some(m) = minted(r, account) {
             if let Some((role, session)) = &m.session {
@@ -176,9 +185,16 @@ fn minted(r: &Record, account: &AccountId) -> Option<Minted> {
         if !prefix.ends_with(&format!(":{account}")) {
             return None;
         }
-        let role = IamName::parse(name.rsplit('/').next()?).ok()?;
+        let (path, name) = name.rsplit_once('/').unwrap_or(("", name));
+        let role = IamName::parse(name).ok()?;
+        let path = if path.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/{path}/")
+        };
+        IamPath::parse(&path)?;
         let id = SessionId::parse(response_str(r, "/assumedRoleUser/assumedRoleId")?).ok()?;
-        Some((role, id))
+        Some((RoleAt { role, path }, id))
     });
     Some(Minted {
         key,
@@ -353,7 +369,10 @@ mod tests {
         assert_eq!(
             read.made,
             [Made::RoleSessions {
-                role: IamName::parse("deploy").unwrap(),
+                role: RoleAt {
+                    role: IamName::parse("deploy").unwrap(),
+                    path: "/ops/".to_owned()
+                },
                 sessions: vec![SessionId::parse("AROAEXAMPLEEXAMPLE01:x1").unwrap()],
             }]
         );

@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use futures::future::BoxFuture;
 use time::OffsetDateTime;
 
-use super::chain::Made;
+use super::chain::{Made, RoleAt};
 use super::Tracer;
 use crate::actions::{read_failed, skipped, Action, ActionRecord};
 use crate::ids::{IamName, IncidentId, InstanceId};
 use crate::playbooks::credentials::{self, Credentials, Options};
-use crate::principal::Principal;
+use crate::principal::{IamPath, Principal};
 use crate::protect::{self, TagVerdict};
 
 /// How much of a trust document the record keeps in its note (the ledger's item holds it all).
@@ -88,8 +88,12 @@ fn one<'a>(
                 Some(note),
             ))
         }
-        Made::RoleSessions { role, sessions } => {
-            if let Some(p) = t.protected(&Principal::Role(role.clone())) {
+        Made::RoleSessions {
+            role: RoleAt { role, path },
+            sessions,
+        } => {
+            let at = IamPath::parse(path);
+            if let Some(p) = t.protected(&Principal::Role(role.clone()), at.as_ref()) {
                 let refused = skipped(
                     Action::DenyRoleSessions,
                     format!("role/{role}"),
@@ -143,7 +147,7 @@ async fn principal(
     cutoff: OffsetDateTime,
     note: Option<String>,
 ) -> Vec<ActionRecord> {
-    if let Some(p) = t.protected(&who) {
+    if let Some(p) = t.protected(&who, None) {
         return vec![skipped(
             Action::AttachQuarantinePolicy,
             who.describe(),

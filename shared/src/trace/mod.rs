@@ -24,7 +24,7 @@ use crate::actions::{observed, read_failed, skipped, Action, ActionRecord};
 use crate::config::Config;
 use crate::events::cloudtrail::Record;
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId};
-use crate::principal::Principal;
+use crate::principal::{IamPath, Principal};
 use history::{History, Lookup, Unread};
 use limiter::{Limiter, LOOKUPS_PER_SECOND};
 
@@ -162,11 +162,12 @@ impl Tracer<'_> {
         aws_sdk_cloudtrail::Client::from_conf(config)
     }
 
-    fn protected(&self, principal: &Principal) -> Option<String> {
+    /// `path` where the record says (a role the chain assumed); a principal it made is matched
+    /// by an exact name, or a pattern without a path.
+    fn protected(&self, principal: &Principal, path: Option<&IamPath>) -> Option<String> {
         self.config
             .protected
-            // Where a principal the chain made or used sits is not read: an exact name protects it.
-            .matching(Some(self.account), principal, None)
+            .matching(Some(self.account), principal, path)
             .map(ToString::to_string)
     }
 }
