@@ -18,6 +18,8 @@ pub struct Config {
     pub quarantine_roles: bool,
     pub respond_to_sample_findings: bool,
     pub stop_instance: bool,
+    /// An instance incident also cuts every session of the instance's role, fleet-wide.
+    pub revoke_whole_instance_role: bool,
     /// How long a claim on an incident holds before a retry may take it over.
     pub lease_seconds: u64,
     /// At most this many new containments per account per window; the rest are deferred.
@@ -172,6 +174,7 @@ impl Config {
             quarantine_roles: flag("QUARANTINE_ROLES")?,
             respond_to_sample_findings: flag("RESPOND_TO_SAMPLE_FINDINGS")?,
             stop_instance: flag("STOP_INSTANCE")?,
+            revoke_whole_instance_role: flag("REVOKE_WHOLE_INSTANCE_ROLE")?,
             lease_seconds,
             rate_limit,
             rate_window_seconds,
@@ -198,6 +201,7 @@ mod tests {
             Config::from_vars(&vars(&[("ALERT_TOPIC_ARN", "t"), ("LEDGER_TABLE", "l")])).unwrap();
         assert!(!c.dry_run && !c.deactivate_all_keys && !c.quarantine_roles);
         assert!(!c.respond_to_sample_findings && !c.stop_instance);
+        assert!(!c.revoke_whole_instance_role);
         assert_eq!(c.lease_seconds, 300);
         assert_eq!(c.trust_store, TrustStore::Amazon);
     }

@@ -1,17 +1,21 @@
 //! Contain an instance: protect it, take it out of service and off the network, cut its
-//! credentials, and only then collect evidence. Stopping it is opt-in: memory is evidence too.
+//! credentials, and only then collect evidence. Stopping it is opt-in (memory is evidence too),
+//! and so is cutting every session of its role (the rest of the fleet shares the role).
 
 use time::OffsetDateTime;
 
 use crate::actions::iam::{Iam, IamActions};
 use crate::actions::instance::{InstanceActions, PROTECTED_TAG};
 use crate::actions::{read_failed, Action};
-use crate::ids::{IamName, IncidentId, InstanceId};
+use crate::ids::{IncidentId, InstanceId};
 use crate::playbooks::Played;
 
 pub struct Options {
     pub dry_run: bool,
     pub stop_instance: bool,
+    /// Also cut every session of the profile's roles, not only the credentials delivered to
+    /// this instance: the whole fleet sharing a role loses its sessions too.
+    pub revoke_whole_role: bool,
 }
 
 pub async fn contain(
@@ -38,25 +42,22 @@ pub async fn contain(
             "instance {instance} is tagged {PROTECTED_TAG}=true"
         ));
     }
-    let mut records = vec![ec2.protect(&facts, dry_run).await];
-    let (asg, elb, network, (profile, roles)) = tokio::join!(
+    let mut records = ec2.protect(&facts, dry_run).await;
+    let (asg, elb, network, (credentials, roles)) = tokio::join!(
         ec2.detach_from_auto_scaling(instance, dry_run),
-        ec2.deregister_from_target_groups(instance, dry_run),
+        ec2.deregister_from_target_groups(&facts, dry_run),
         ec2.isolate(&facts, dry_run),
         ec2.detach_profile(&facts, dry_run),
     );
     records.extend([asg, elb]);
     records.extend(network);
-    records.push(profile);
-    // Credentials already fetched from instance metadata stay valid until revoked.
-    let names: Vec<IamName> = roles
-        .iter()
-        .filter_map(|r| IamName::parse(r).ok())
-        .collect();
-    let revokes = names
-        .iter()
-        .map(|r| iam.revoke_sessions(Iam::Role(r), cutoff, dry_run));
-    records.extend(futures::future::join_all(revokes).await);
+    records.extend(credentials);
+    if opts.revoke_whole_role {
+        let revokes = roles
+            .iter()
+            .map(|r| iam.revoke_sessions(Iam::Role(r), cutoff, dry_run));
+        records.extend(futures::future::join_all(revokes).await);
+    }
     records.extend(ec2.snapshot(&facts, incident, cutoff, dry_run).await);
     if opts.stop_instance {
         records.push(ec2.stop(&facts, dry_run).await);

@@ -83,7 +83,7 @@ impl Responder {
         Ok(Self {
             function,
             iam: IamActions::new(clients.iam.clone(), &account),
-            ec2: InstanceActions::new(&clients),
+            ec2: InstanceActions::new(&clients, &config.ledger_table),
             ledger: Ledger::new(
                 clients.dynamodb.clone(),
                 config.ledger_table.clone(),

@@ -87,6 +87,7 @@ impl Responder {
                 let opts = instance::Options {
                     dry_run: self.config.dry_run,
                     stop_instance: self.config.stop_instance,
+                    revoke_whole_role: self.config.revoke_whole_instance_role,
                 };
                 instance::contain(&self.ec2, &self.iam, id, &incident.id, cutoff, &opts).await
             }
