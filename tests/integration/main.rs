@@ -5,6 +5,10 @@ mod cloudtrail;
 mod corpus;
 mod credentials;
 mod instance;
+mod instance_network;
+mod instance_profile;
+mod instance_protect;
+mod instance_service;
 mod layers;
 mod ledger;
 mod quarantine_denies;
@@ -40,8 +44,18 @@ pub async fn invoke(r: &Responder, event: Value) -> Result<Report, ResponseError
 
 /// quarantine-credentials with its AWS calls through `proxy`, retrying as the functions do.
 pub async fn through(proxy: &FaultProxy, d: &Deployment, extra: &[(&str, &str)]) -> Responder {
+    through_as(Function::QuarantineCredentials, proxy, d, extra).await
+}
+
+/// `function` with its AWS calls through `proxy`, retrying as the functions do.
+pub async fn through_as(
+    function: Function,
+    proxy: &FaultProxy,
+    d: &Deployment,
+    extra: &[(&str, &str)],
+) -> Responder {
     Responder::new(
-        Function::QuarantineCredentials,
+        function,
         d.config(extra),
         cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
     )
@@ -52,6 +66,16 @@ pub async fn through(proxy: &FaultProxy, d: &Deployment, extra: &[(&str, &str)])
 /// One invocation as Lambda makes it: `cordon::lambda::handle` (what `lambda_runtime` calls
 /// for each event) with a context as the Runtime API gives it, a minute before its deadline.
 pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
+    lambda_handle(r, event)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
+}
+
+/// [`lambda_invoke`], for an invocation that may fail: what Lambda would get back.
+pub async fn lambda_handle(
+    r: &Responder,
+    event: Value,
+) -> Result<Report, lambda_runtime::Diagnostic> {
     let mut context = lambda_runtime::Context::default();
     context.request_id = unique("request");
     let now = std::time::SystemTime::now()
@@ -60,9 +84,7 @@ pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
     context.deadline = u64::try_from(now.as_millis()).expect("millis") + 60_000;
     context.invoked_function_arn =
         "arn:aws:lambda:us-east-1:123456789012:function:quarantine-credentials".to_owned();
-    cordon::lambda::handle(r, lambda_runtime::LambdaEvent::new(event, context))
-        .await
-        .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
+    cordon::lambda::handle(r, lambda_runtime::LambdaEvent::new(event, context)).await
 }
 
 /// The sample IAM-user finding, aimed at `user`'s `key` under a fresh finding id.

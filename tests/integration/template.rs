@@ -7,12 +7,12 @@ use cordon::Function;
 use integration_tests::repo_root;
 use yaml_rust2::{Yaml, YamlLoader};
 
-fn template() -> Yaml {
+pub(crate) fn template() -> Yaml {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
     YamlLoader::load_from_str(&text).unwrap().remove(0)
 }
 
-fn strings(y: &Yaml) -> Vec<String> {
+pub(crate) fn strings(y: &Yaml) -> Vec<String> {
     match y {
         Yaml::String(s) => vec![s.clone()],
         Yaml::Array(a) => a

@@ -4,7 +4,8 @@
 //! against the failures AWS really produces. A script can also answer named calls with a named
 //! error, for the conditions moto never produces (eventual consistency, account limits), or
 //! with a service's own success answer, for the calls moto does not serve; the requests it
-//! answered are kept, so a test can see what was asked.
+//! answered are kept, so a test can see what was asked. It also counts how many requests for
+//! each call were in flight at once, so a test can see a bound on concurrency held.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,64 @@ pub struct Counts {
     pub dropped_before: AtomicU64,
     pub dropped_after: AtomicU64,
     pub scripted: AtomicU64,
+    pub in_flight: std::sync::Mutex<InFlight>,
+}
+
+/// Requests in flight by query API action: now, and the most there ever were at once.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: std::collections::HashMap<String, u64>,
+    pub most: std::collections::HashMap<String, u64>,
+}
+
+impl Counts {
+    /// The most requests for `action` the proxy held at once.
+    pub fn most_at_once(&self, action: &str) -> u64 {
+        self.in_flight
+            .lock()
+            .map(|f| f.most.get(action).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+/// One request counted in flight until dropped.
+struct Flight<'a> {
+    counts: &'a Counts,
+    action: String,
+}
+
+impl<'a> Flight<'a> {
+    fn start(counts: &'a Counts, request: &[u8]) -> Self {
+        let action = query_action(request);
+        if let Ok(mut f) = counts.in_flight.lock() {
+            let now = f.now.entry(action.clone()).or_default();
+            *now += 1;
+            let now = *now;
+            let most = f.most.entry(action.clone()).or_default();
+            *most = (*most).max(now);
+        }
+        Self { counts, action }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.counts.in_flight.lock() {
+            if let Some(now) = f.now.get_mut(&self.action) {
+                *now = now.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// The query API action of a request (`Action=X&...` body), or "" for other protocols.
+fn query_action(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    text.split_once("\r\n\r\n")
+        .and_then(|(_, body)| body.strip_prefix("Action="))
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or("")
+        .to_owned()
 }
 
 pub struct FaultProxy {
@@ -51,9 +110,25 @@ pub struct Answer {
     pub times: usize,
 }
 
-/// One scripted answer: the HTTP response, for the next `times` requests for `action`.
+/// An [`Answer`] only for the requests for its action whose body also holds `contains`: one
+/// attribute of a call that carries many (`DisableApiTermination.Value=true` of
+/// ModifyInstanceAttribute), or one resource (a group id). Other requests reach moto.
+#[derive(Debug, Clone)]
+pub struct AnswerWhen {
+    pub contains: String,
+    pub answer: Answer,
+}
+
+/// EC2's own error answer (EC2 wraps errors differently from IAM), for [`Answer::body`].
+pub fn ec2_error(code: &str, message: &str) -> String {
+    format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>scripted</RequestID></Response>")
+}
+
+/// One scripted answer: the HTTP response, for the next `times` requests for `action` (whose
+/// body holds `contains`).
 struct Rule {
     action: &'static str,
+    contains: String,
     response: String,
     times: usize,
 }
@@ -62,8 +137,18 @@ impl From<Scripted> for Rule {
     fn from(s: Scripted) -> Self {
         Self {
             action: s.action,
+            contains: String::new(),
             response: query_error(s.status, s.code, "scripted by the test"),
             times: s.times,
+        }
+    }
+}
+
+impl From<AnswerWhen> for Rule {
+    fn from(a: AnswerWhen) -> Self {
+        Self {
+            contains: a.contains,
+            ..Rule::from(a.answer)
         }
     }
 }
@@ -72,6 +157,7 @@ impl From<Answer> for Rule {
     fn from(a: Answer) -> Self {
         Self {
             action: a.action,
+            contains: String::new(),
             response: format!(
                 "HTTP/1.1 {}\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
                 a.status,
@@ -126,6 +212,14 @@ impl FaultProxy {
     /// Proxies to `upstream` without faults, answering the calls `answers` names itself (the
     /// first rule for an action that has answers left wins, so a sequence is written in order).
     pub async fn answering(upstream: &str, answers: Vec<Answer>) -> Result<Self, BoxError> {
+        Self::with_rules(upstream, 0, 1, answers.into_iter().map(Rule::from)).await
+    }
+
+    /// [`FaultProxy::answering`], each answer only for the requests that hold its `contains`.
+    pub async fn answering_when(
+        upstream: &str,
+        answers: Vec<AnswerWhen>,
+    ) -> Result<Self, BoxError> {
         Self::with_rules(upstream, 0, 1, answers.into_iter().map(Rule::from)).await
     }
 
@@ -213,9 +307,9 @@ fn scripted_answer(
 ) -> Option<String> {
     let text = String::from_utf8_lossy(request);
     let mut script = script.lock().ok()?;
-    let entry = script
-        .iter_mut()
-        .find(|s| s.times > 0 && text.contains(&format!("Action={}&", s.action)))?;
+    let entry = script.iter_mut().find(|s| {
+        s.times > 0 && text.contains(&format!("Action={}&", s.action)) && text.contains(&s.contains)
+    })?;
     entry.times -= 1;
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     if let Ok(mut seen) = answered.lock() {
@@ -265,6 +359,7 @@ async fn serve(
         return Ok(());
     };
     counts.requests.fetch_add(1, Ordering::Relaxed);
+    let _flight = Flight::start(counts, &request);
     if let Some(answer) = scripted_answer(&request, script, answered) {
         counts.scripted.fetch_add(1, Ordering::Relaxed);
         client.write_all(answer.as_bytes()).await?;

@@ -11,7 +11,8 @@ mod service;
 
 pub use groups::PURPOSE_TAG;
 pub use network::TRACKING_NOTE;
-pub use profile::INSTANCE_REVOKE_POLICY_PREFIX;
+pub use profile::{instance_revoke_document, INSTANCE_REVOKE_POLICY_PREFIX};
+pub use service::ELB_CONCURRENCY;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::Serialize;

@@ -163,11 +163,14 @@ impl Register {
             .key(sk, sv);
         let mut clauses = Vec::new();
         for (name, values) in adds {
-            clauses.push(format!("{name} :{name}"));
-            update = update.expression_attribute_values(
-                format!(":{name}"),
-                AttributeValue::Ss(values.iter().cloned().collect()),
-            );
+            // Behind placeholders: `roles` is one of DynamoDB's reserved words.
+            clauses.push(format!("#{name} :{name}"));
+            update = update
+                .expression_attribute_names(format!("#{name}"), *name)
+                .expression_attribute_values(
+                    format!(":{name}"),
+                    AttributeValue::Ss(values.iter().cloned().collect()),
+                );
         }
         update
             .update_expression(format!("ADD {}", clauses.join(", ")))
