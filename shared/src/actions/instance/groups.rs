@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use super::{filter, tag, InstanceActions};
 use crate::aws::{aws, AwsError};
 
-pub const PURPOSE_TAG: &str = "cordon:purpose";
+pub(super) const PURPOSE_TAG: &str = "cordon:purpose";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -84,8 +84,8 @@ fn made_by_cordon(group: &SecurityGroup, vpc: &str, purpose: Purpose) -> bool {
             .any(|t| t.key() == Some(PURPOSE_TAG) && t.value() == Some(purpose.as_str()))
 }
 
-/// The rules `purpose` wants that `rules` lack: allow-all over IPv4 and IPv6 for the untracking
-/// group, nothing for the isolation group (which instead loses every rule it has).
+/// The allow-all rule (any protocol, IPv4 and IPv6) the untracking group wants and `rules`
+/// lack, if they lack any of it.
 fn missing_allow_all(rules: &[IpPermission]) -> Option<IpPermission> {
     let all = |v6: bool| {
         rules.iter().any(|p| {

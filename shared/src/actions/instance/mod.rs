@@ -9,8 +9,6 @@ mod protect;
 mod register;
 mod service;
 
-pub use groups::PURPOSE_TAG;
-pub use network::TRACKING_NOTE;
 pub use profile::{instance_revoke_document, INSTANCE_REVOKE_POLICY_PREFIX};
 pub use service::ELB_CONCURRENCY;
 

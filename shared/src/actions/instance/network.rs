@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::groups::{GroupId, Purpose};
+use super::groups::{GroupId, Purpose, PURPOSE_TAG};
 use super::{InstanceActions, InstanceFacts, Interface};
 use crate::actions::{
     converge, read_back, read_failed, Action, ActionRecord, Applied, Observed, Outcome,
@@ -21,7 +21,7 @@ use crate::aws::{aws, AwsError};
 use crate::ids::InstanceId;
 
 /// What the limits of a security-group swap are, for the person reading the record.
-pub const TRACKING_NOTE: &str = "connections are cut by a two-step swap (allow-all untracked, then no rules); \
+const TRACKING_NOTE: &str = "connections are cut by a two-step swap (allow-all untracked, then no rules); \
 flows through NAT gateways, Network Load Balancers, Transit Gateway, PrivateLink and ICMP may stay tracked";
 
 /// Waits before the second and third try of a group change that must not be left half done.
@@ -82,12 +82,12 @@ impl InstanceActions {
             Ok(ids) if ids.is_empty() => None,
             Ok(ids) => Some(format!(
                 "groups tagged {} that cordon did not create were left untouched: {}",
-                super::PURPOSE_TAG,
+                PURPOSE_TAG,
                 ids.join(", ")
             )),
             Err(e) => Some(format!(
                 "could not look for groups tagged {} that cordon did not create: {e}",
-                super::PURPOSE_TAG
+                PURPOSE_TAG
             )),
         };
         VpcGroups {
