@@ -37,8 +37,17 @@ test: venv
 soak: venv
 	CORDON_SOAK_SCALE=$${CORDON_SOAK_SCALE:-10} $(CLIPPY) cargo test -p integration-tests --test integration reliability:: -- --nocapture
 
-lint: venv
+# checkov, a security team's template scanner, in its own venv (see tests/lint-requirements.txt).
+# --skip-download: no calls to its vendor's API; the checks ship in the package.
+CHECKOV := $(CURDIR)/.venv-lint/bin/checkov
+$(CHECKOV): tests/lint-requirements.txt
+	python3 -m venv .venv-lint
+	.venv-lint/bin/pip install --quiet --disable-pip-version-check -r tests/lint-requirements.txt
+	touch $@
+
+lint: venv $(CHECKOV)
 	cfn-lint template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 # The AWS SAM CLI is large; only deploy, logs and validate need it.
 SAM := $(CURDIR)/.venv-sam/bin/sam
@@ -72,7 +81,7 @@ package: build
 deploy: package $(SAM)
 	@if [ -f samconfig.toml ]; then $(SAM) deploy; else \
 		deployer=$$(.venv-sam/bin/python -c 'import boto3; print(boto3.client("sts").get_caller_identity()["Arn"])') && \
-		$(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM --parameter-overrides DeployerArn=$$deployer; fi
+		$(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_NAMED_IAM --parameter-overrides DeployerArn=$$deployer; fi
 
 ## make invoke FN=... EVENT=...: one event through `cargo lambda watch` + `cargo lambda invoke`,
 ## against a fresh moto server (TARGET=moto, the default) or your AWS credentials (TARGET=aws).

@@ -8,11 +8,13 @@ the code under test: its calls still interleave request by request.
 """
 
 import io
+import json
 import sys
 import threading
 
 from werkzeug.serving import make_server
 
+from moto.events.models import EventPattern
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -53,6 +55,36 @@ def unimplemented_iam_answer(environ):
     return None
 
 
+# Nor does it implement events:TestEventPattern (it answers an empty 200). It is answered here,
+# in the events service's JSON wire format, by moto's own event-pattern engine: the one that
+# decides which rules an event reaches. The tests ask it which of template.yaml's rules an event
+# matches before they hand the event to a function.
+EVENT_FIELDS = ("id", "account", "source", "time", "region", "detail-type")
+
+
+def test_event_pattern_answer(environ):
+    """TestEventPattern's answer, or None for any other request. Leaves others readable."""
+    if environ.get("HTTP_X_AMZ_TARGET") != "AWSEvents.TestEventPattern":
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+
+    def error(code, message):
+        return "400 Bad Request", json.dumps({"__type": code, "message": message}).encode()
+
+    try:
+        pattern = EventPattern.load(request.get("EventPattern"))
+    except Exception as e:  # moto raises its own exception types for an invalid pattern
+        return error("InvalidEventPatternException", f"Event pattern is not valid. Reason: {e}")
+    try:
+        event = json.loads(request.get("Event") or "")
+    except ValueError:
+        return error("ValidationException", "Parameter Event is not valid.")
+    if not isinstance(event, dict) or any(f not in event for f in EVENT_FIELDS):
+        return error("ValidationException", "Parameter Event is not valid.")
+    return "200 OK", json.dumps({"Result": pattern.matches_event(event)}).encode()
+
+
 def main() -> None:
     port = int(sys.argv[1])
     app = DomainDispatcherApplication(create_backend_app)
@@ -63,6 +95,14 @@ def main() -> None:
         if missing is not None:
             status, body = missing
             start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+        tested = test_event_pattern_answer(environ)
+        if tested is not None:
+            status, body = tested
+            start_response(
+                status,
+                [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+            )
             return [body]
         with lock:
             return list(app(environ, start_response))

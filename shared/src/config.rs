@@ -4,19 +4,27 @@
 use std::collections::HashMap;
 
 use crate::aws::TrustStore;
-use crate::ids::{AccessKeyId, AccountId};
-use crate::protect::{Pattern, PatternError, PrincipalPatterns};
+use crate::ids::{AccessKeyId, AccountId, InstanceId};
+use crate::protect::{Pattern, PatternError, PrincipalPatterns, ProtectionTag};
 use crate::rules::{self, RuleSettings};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub alert_topic_arn: String,
     pub ledger_table: String,
+    /// PROTECTED_PRINCIPALS, both of cordon's function roles (CORDON_ROLES) and its deployer.
     pub protected: PrincipalPatterns,
+    /// PROTECTED_INSTANCES: what isolate-instance never touches.
+    pub protected_instances: Vec<InstanceId>,
+    /// PROTECTION_TAG_KEY: the administrator's reserved tag that protects an instance. `None`
+    /// (the default): no tag protects an instance.
+    pub protection_tag: Option<ProtectionTag>,
     pub dry_run: bool,
     pub deactivate_all_keys: bool,
     pub quarantine_roles: bool,
     pub respond_to_sample_findings: bool,
+    /// GuardDuty findings below this severity are recorded as ignored.
+    pub min_severity: f64,
     pub stop_instance: bool,
     /// An instance incident also cuts every session of the instance's role, fleet-wide.
     pub revoke_whole_instance_role: bool,
@@ -79,6 +87,18 @@ impl Config {
             }),
         };
         let lease_seconds = number("LEASE_SECONDS", 300)?;
+        let min_severity = match get("MIN_SEVERITY") {
+            None => 4.0,
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| (0.0..=10.0).contains(s))
+                .ok_or_else(|| ConfigError::BadValue {
+                    name: "MIN_SEVERITY",
+                    value: v.to_owned(),
+                    expected: "a GuardDuty severity from 0 to 10",
+                })?,
+        };
         let rate_limit = u32::try_from(number("RATE_LIMIT", 10)?).unwrap_or(u32::MAX);
         let rate_window_seconds = number("RATE_WINDOW_SECONDS", 600)?.max(1);
         let list = |name: &str| -> Vec<String> {
@@ -115,10 +135,30 @@ impl Config {
             })
             .transpose()?;
         // cordon's own roles and its deployer: what they do to cordon is not tampering.
-        let mut cordon_principals = principals("CORDON_ROLES")?;
+        let cordon_roles = principals("CORDON_ROLES")?;
+        let mut cordon_principals = cordon_roles.clone();
         if let Some(d) = &deployer {
             cordon_principals.add(d.clone());
         }
+        let protected_instances = list("PROTECTED_INSTANCES")
+            .iter()
+            .map(|i| {
+                InstanceId::parse(i).map_err(|_| ConfigError::BadValue {
+                    name: "PROTECTED_INSTANCES",
+                    value: i.clone(),
+                    expected: "an instance id (i-...)",
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let protection_tag = get("PROTECTION_TAG_KEY")
+            .map(|k| {
+                ProtectionTag::parse(k).ok_or_else(|| ConfigError::BadValue {
+                    name: "PROTECTION_TAG_KEY",
+                    value: k.to_owned(),
+                    expected: "an EC2 tag key (not aws:...)",
+                })
+            })
+            .transpose()?;
         let cordon_prefix = get("CORDON_PREFIX")
             .map(|p| {
                 if p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -142,10 +182,12 @@ impl Config {
                 AccessKeyId::parse(k).is_ok()
             })?,
             bedrock_allowed: principals("BEDROCK_ALLOWED_PRINCIPALS")?,
+            iam_admins: principals("IAM_ADMIN_PRINCIPALS")?,
             compute_allowed: match get("COMPUTE_ALLOWED_PRINCIPALS") {
                 None => None,
                 Some(_) => Some(principals("COMPUTE_ALLOWED_PRINCIPALS")?),
             },
+            cordon_roles: cordon_roles.clone(),
             cordon_principals,
             cordon_prefix,
             alert_topic_arn: get("ALERT_TOPIC_ARN").map(str::to_owned),
@@ -159,7 +201,10 @@ impl Config {
                 expected: "amazon or system",
             })?,
         };
+        // Both functions protect both roles: each learns its own at start-up, and neither may be
+        // turned on the other.
         let mut protected = principals("PROTECTED_PRINCIPALS")?;
+        protected.extend(&cordon_roles);
         if let Some(d) = deployer {
             protected.add(d);
         }
@@ -167,12 +212,15 @@ impl Config {
             rules,
             trust_store,
             protected,
+            protected_instances,
+            protection_tag,
             alert_topic_arn: required("ALERT_TOPIC_ARN")?,
             ledger_table: required("LEDGER_TABLE")?,
             dry_run: flag("DRY_RUN")?,
             deactivate_all_keys: flag("DEACTIVATE_ALL_KEYS")?,
             quarantine_roles: flag("QUARANTINE_ROLES")?,
             respond_to_sample_findings: flag("RESPOND_TO_SAMPLE_FINDINGS")?,
+            min_severity,
             stop_instance: flag("STOP_INSTANCE")?,
             revoke_whole_instance_role: flag("REVOKE_WHOLE_INSTANCE_ROLE")?,
             lease_seconds,
@@ -260,10 +308,13 @@ mod tests {
         let r = &c.rules;
         assert!(r
             .cordon_principals
-            .matching(Some(&account), &role)
+            .matching(Some(&account), &role, None)
             .is_some());
-        assert!(r.cordon_principals.matching(Some(&account), &ci).is_some());
-        assert!(c.protected.matching(Some(&account), &ci).is_some());
+        assert!(r
+            .cordon_principals
+            .matching(Some(&account), &ci, None)
+            .is_some());
+        assert!(c.protected.matching(Some(&account), &ci, None).is_some());
         assert_eq!(r.cordon_prefix.as_deref(), Some("cordon"));
         assert_eq!(r.ledger_table.as_deref(), Some("cordon-LedgerTable-Y"));
         assert_eq!(
@@ -277,6 +328,90 @@ mod tests {
                 (name, value),
             ]);
             assert!(Config::from_vars(&bad).is_err(), "{name}={value}");
+        }
+    }
+
+    /// Each function learns its own role at start-up; CORDON_ROLES protects both roles in both
+    /// functions, so neither can be turned on the other.
+    #[test]
+    fn both_function_roles_are_protected() {
+        let c = Config::from_vars(&vars(&[
+            ("ALERT_TOPIC_ARN", "t"),
+            ("LEDGER_TABLE", "l"),
+            (
+                "CORDON_ROLES",
+                "arn:aws:iam::111122223333:role/cordon-QuarantineCredentialsFunctionRole-Z,arn:aws:iam::111122223333:role/cordon-IsolateInstanceFunctionRole-Y",
+            ),
+        ]))
+        .unwrap();
+        let account = AccountId::parse("111122223333").unwrap();
+        for role in [
+            "cordon-QuarantineCredentialsFunctionRole-Z",
+            "cordon-IsolateInstanceFunctionRole-Y",
+        ] {
+            let role = Principal::Role(IamName::parse(role).unwrap());
+            assert!(c.protected.matching(Some(&account), &role, None).is_some());
+            assert!(c
+                .rules
+                .cordon_roles
+                .matching(Some(&account), &role, None)
+                .is_some());
+        }
+    }
+
+    #[test]
+    fn protection_is_configuration() {
+        let c =
+            Config::from_vars(&vars(&[("ALERT_TOPIC_ARN", "t"), ("LEDGER_TABLE", "l")])).unwrap();
+        assert!(c.protected_instances.is_empty());
+        assert_eq!(c.protection_tag, None, "no tag protects by default");
+        let c = Config::from_vars(&vars(&[
+            ("ALERT_TOPIC_ARN", "t"),
+            ("LEDGER_TABLE", "l"),
+            ("PROTECTED_INSTANCES", "i-0123456789abcdef0, i-99999999"),
+            ("PROTECTION_TAG_KEY", "acme:ir-exempt"),
+        ]))
+        .unwrap();
+        assert_eq!(c.protected_instances.len(), 2);
+        assert_eq!(
+            c.protection_tag,
+            Some(ProtectionTag::parse("acme:ir-exempt").unwrap())
+        );
+        for (name, value) in [
+            ("PROTECTED_INSTANCES", "web-1"),
+            ("PROTECTION_TAG_KEY", "aws:autoscaling:groupName"),
+        ] {
+            let bad = vars(&[
+                ("ALERT_TOPIC_ARN", "t"),
+                ("LEDGER_TABLE", "l"),
+                (name, value),
+            ]);
+            assert!(
+                matches!(Config::from_vars(&bad), Err(ConfigError::BadValue { name: n, .. }) if n == name),
+                "{name}={value}"
+            );
+        }
+    }
+
+    /// A pattern that would protect every principal stops the function at start-up.
+    #[test]
+    fn a_protection_for_everyone_is_a_start_up_error() {
+        for value in ["*", "arn:aws:iam::*:user/*", "arn:aws:iam::*:*"] {
+            let bad = vars(&[
+                ("ALERT_TOPIC_ARN", "t"),
+                ("LEDGER_TABLE", "l"),
+                ("PROTECTED_PRINCIPALS", value),
+            ]);
+            assert!(
+                matches!(
+                    Config::from_vars(&bad),
+                    Err(ConfigError::Principals {
+                        name: "PROTECTED_PRINCIPALS",
+                        source: PatternError::MatchesEveryone(_)
+                    })
+                ),
+                "{value}"
+            );
         }
     }
 
@@ -295,6 +430,6 @@ mod tests {
         .unwrap();
         let role = Principal::Role(IamName::parse("AWSReservedSSO_Admin_0123").unwrap());
         let account = AccountId::parse("111122223333").unwrap();
-        assert!(c.protected.matching(Some(&account), &role).is_some());
+        assert!(c.protected.matching(Some(&account), &role, None).is_some());
     }
 }

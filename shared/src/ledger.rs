@@ -9,6 +9,8 @@
 //!   duplicate.
 //! - `INCIDENT#<id>` / `ACTION#<function>#<nnnn>#<ii>`: each action of that delivery, with the
 //!   state before.
+//! - `RATE#<account>#<window>` / `RATE`: the containments the budget allowed in a window;
+//!   `PAID#<account>#<resource>` / `BUDGET`: a target the budget paid for (`paid_at`).
 //!
 //! Queries: all of an incident = `pk` alone; all incidents of a principal or instance = index
 //! `by-resource` (`resource_pk`, `created_at`); open incidents = sparse index `open`
@@ -24,6 +26,7 @@ use time::OffsetDateTime;
 
 use crate::actions::{rfc3339_millis, ActionRecord, Outcome};
 use crate::aws::{aws, AwsError};
+use crate::ids::AccessKeyId;
 use crate::policy::rfc3339_seconds;
 use crate::signals::{Function, Incident, Target};
 
@@ -84,6 +87,9 @@ pub enum Claim {
         /// The status the last finished invocation wrote, and the one that was notified.
         previous: Option<String>,
         notified: Option<String>,
+        /// The access key whose sessions the cutoff last covered: the finding's key when it was
+        /// set, or the key that made the cutoff move.
+        cut_key: Option<String>,
     },
     Busy {
         delivery: u64,
@@ -97,8 +103,10 @@ pub struct Settled<'a> {
     pub actions: &'a [ActionRecord],
     /// The status a notification went out for, if one did.
     pub notified: Option<Status>,
-    /// The new session cutoff, when continued activity moved it.
-    pub moved_cutoff: Option<OffsetDateTime>,
+    /// The new session cutoff, when continued activity moved it, and the key that was active.
+    pub moved_cutoff: Option<(OffsetDateTime, Option<&'a AccessKeyId>)>,
+    /// Why the incident stands as it does (a refusal, drift, tampering), when there is a why.
+    pub reason: Option<&'a str>,
 }
 
 pub struct Ledger {
@@ -117,6 +125,14 @@ fn n(v: impl ToString) -> AttributeValue {
 
 fn pk(incident: &Incident) -> AttributeValue {
     s(format!("INCIDENT#{}", incident.id))
+}
+
+/// One item per target the budget paid for, for good. IAM names are unique whatever their case.
+fn paid_pk(account: &str, resource_key: &str) -> AttributeValue {
+    s(format!(
+        "PAID#{account}#{}",
+        resource_key.to_ascii_lowercase()
+    ))
 }
 
 /// `SET a = :a, …` from pairs, every name behind a placeholder (many are reserved words).
@@ -222,12 +238,14 @@ impl Ledger {
         let stamp = rfc3339_millis(now);
         let mut u = self
             .describe(incident, Some(target), &stamp)
-            .set_once("cutoff", s(rfc3339_seconds(now)))
-            .set("lease_owner", s(request_id))
-            .set(
-                "lease_expires",
-                n(now.unix_timestamp() as u64 + lease_seconds),
-            );
+            .set_once("cutoff", s(rfc3339_seconds(now)));
+        if let Some(key) = target.access_key() {
+            u = u.set_once("cut_key", s(key.as_str()));
+        }
+        let mut u = u.set("lease_owner", s(request_id)).set(
+            "lease_expires",
+            n(now.unix_timestamp() as u64 + lease_seconds),
+        );
         let now_key = u.value("now_epoch", n(now.unix_timestamp()));
         let lease = u.name("lease_expires");
         // Our own lease counts as free: the SDK may retry a claim whose first attempt was
@@ -272,6 +290,7 @@ impl Ledger {
                     cutoff,
                     previous,
                     notified: string(&item, "notified_status"),
+                    cut_key: string(&item, "cut_key"),
                 })
             }
             Err(e) if e.is("ConditionalCheckFailedException") => {
@@ -354,6 +373,7 @@ impl Ledger {
             actions,
             notified,
             moved_cutoff,
+            reason,
         } = settled;
         let puts = actions.iter().enumerate().map(|(i, a)| {
             let mut put = self
@@ -411,8 +431,14 @@ impl Ledger {
         if let Some(notified) = notified {
             u = u.set("notified_status", s(notified.as_str()));
         }
-        if let Some(cutoff) = moved_cutoff {
+        if let Some((cutoff, key)) = moved_cutoff {
             u = u.set("cutoff", s(rfc3339_seconds(cutoff)));
+            if let Some(key) = key {
+                u = u.set("cut_key", s(key.as_str()));
+            }
+        }
+        if let Some(reason) = reason {
+            u = u.set("reason", s(reason));
         }
         let expression = format!("SET {}", u.sets.join(", "));
         self.client
@@ -423,6 +449,47 @@ impl Ledger {
             .update_expression(expression)
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(())
+    }
+
+    /// Whether the budget has paid for this target (`resource_key`, as [`Target::resource_key`]
+    /// gives it) before. Asked through a conditional UpdateItem, which the functions may call
+    /// (GetItem they may not); it writes only to an item that is already there.
+    pub async fn paid_for(&self, account: &str, resource_key: &str) -> Result<bool, AwsError> {
+        let seen = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", paid_pk(account, resource_key))
+            .key("sk", s("BUDGET"))
+            .update_expression("SET #seen = :now")
+            .condition_expression("attribute_exists(#paid)")
+            .expression_attribute_names("#seen", "last_seen_at")
+            .expression_attribute_names("#paid", "paid_at")
+            .expression_attribute_values(":now", s(rfc3339_millis(OffsetDateTime::now_utc())))
+            .send()
+            .await
+            .map_err(aws);
+        match seen {
+            Ok(_) => Ok(true),
+            Err(e) if e.is("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Record that the budget paid for this target: later incidents against it cost nothing.
+    pub async fn mark_paid(&self, account: &str, resource_key: &str) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", paid_pk(account, resource_key))
+            .key("sk", s("BUDGET"))
+            .update_expression("SET #paid = if_not_exists(#paid, :now)")
+            .expression_attribute_names("#paid", "paid_at")
+            .expression_attribute_values(":now", s(rfc3339_millis(OffsetDateTime::now_utc())))
             .send()
             .await
             .map_err(aws)?;

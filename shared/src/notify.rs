@@ -111,12 +111,16 @@ pub fn compose(
     }
     line(String::new());
     line("What to do next:".to_owned());
-    for step in next_steps(status) {
+    for step in next_steps(status)
+        .iter()
+        .copied()
+        .chain(redelivery(status, incident))
+    {
         line(format!("  - {step}"));
     }
     if let (Some(region), Some(_)) = (&incident.region, &incident.account) {
         line(String::new());
-        line(if incident.kind.starts_with("CloudTrail:") {
+        line(if from_cloudtrail(incident) {
             format!(
                 "CloudTrail: https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{}",
                 incident.id
@@ -128,7 +132,7 @@ pub fn compose(
             )
         });
     }
-    line("The incident ledger holds the state before every change, for release.".to_owned());
+    line(LEDGER_LINE.to_owned());
 
     Message {
         subject,
@@ -149,6 +153,56 @@ pub fn compose(
             ("outcome", status.as_str().to_owned()),
         ],
     }
+}
+
+/// The body's last line, which [`Message::ledger_failed`] replaces when it is not true.
+const LEDGER_LINE: &str = "The incident ledger holds the state before every change, for release.";
+
+impl Message {
+    /// The same message, saying the ledger write failed: the person must not rely on the
+    /// ledger for release, and the function's log of `request_id` holds what it lacks.
+    pub fn ledger_failed(mut self, error: &AwsError, request_id: &str) -> Self {
+        let rest = self
+            .subject
+            .strip_prefix("[cordon] ")
+            .unwrap_or(&self.subject);
+        self.subject = truncate(
+            &ascii(&format!("[cordon] LEDGER FAILED, {rest}")),
+            MAX_SUBJECT,
+        );
+        self.body = self.body.replace(
+            LEDGER_LINE,
+            &format!(
+                "The incident ledger could NOT be written ({}): its record of this incident is incomplete. \
+                 The function's log for request {} holds the report, with the state before every change. \
+                 Lambda retries the event to record it; if the ledger stays unwritable, find out why: a \
+                 changed policy on the table or on cordon's roles may be tampering.",
+                one_line(&error.to_string()),
+                one_line(request_id)
+            ),
+        );
+        for (name, value) in &mut self.attributes {
+            if *name == "severity" {
+                *value = "high".to_owned();
+            }
+        }
+        self.attributes.push(("ledger", "failed".to_owned()));
+        self
+    }
+}
+
+/// CloudTrail delivers each call once; GuardDuty re-sends a finding while its activity recurs.
+fn from_cloudtrail(incident: &Incident) -> bool {
+    incident.kind.starts_with("CloudTrail:")
+}
+
+/// What a deferred incident's next delivery does, if there is one.
+fn redelivery(status: Status, incident: &Incident) -> Option<&'static str> {
+    (status == Status::Deferred).then_some(if from_cloudtrail(incident) {
+        "CloudTrail delivers each call once: cordon will NOT act on this one later. Contain the caller by hand now."
+    } else {
+        "If GuardDuty sends this finding again (it does while the activity recurs), a delivery after the window is contained automatically; do not wait for one."
+    })
 }
 
 fn next_steps(status: Status) -> &'static [&'static str] {
@@ -176,7 +230,6 @@ fn next_steps(status: Status) -> &'static [&'static str] {
         Status::Deferred => &[
             "cordon reached its containment limit for this account (RATE_LIMIT per RATE_WINDOW_SECONDS) and did NOT act.",
             "Many findings at once may be a real incident or someone feeding cordon findings: review them now and contain by hand.",
-            "The next delivery of this finding after the window is contained automatically.",
         ],
     }
 }
@@ -265,6 +318,7 @@ mod tests {
             region: Some("us-east-1".to_owned()),
             count: 1,
             last_seen: None,
+            touched_quarantine: false,
         }
     }
 
@@ -272,6 +326,7 @@ mod tests {
     fn subject_names_what_was_contained() {
         let target = Target::Credentials {
             principal: Principal::User(IamName::parse("alice").unwrap()),
+            path: None,
             access_key: Some(AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap()),
             all_keys: false,
             created: None,
@@ -292,10 +347,64 @@ mod tests {
         assert!(m.attributes.contains(&("outcome", "contained".to_owned())));
     }
 
+    fn deferred(kind: &str) -> Message {
+        compose(&incident(kind), None, Status::Deferred, false, None, &[])
+    }
+
+    /// CloudTrail delivers a call once: a deferred one is never retried, so the message must
+    /// not promise a next delivery, and tells a person to contain by hand.
+    #[test]
+    fn a_deferred_cloudtrail_call_promises_no_next_delivery() {
+        let body = deferred("CloudTrail:logging-tampered").body;
+        assert!(!body.contains("next delivery"), "{body}");
+        assert!(
+            body.contains("CloudTrail delivers each call once"),
+            "{body}"
+        );
+        assert!(body.contains("Contain the caller by hand now"), "{body}");
+        let body = deferred("UnauthorizedAccess:IAMUser/TorIPCaller").body;
+        assert!(
+            body.contains("If GuardDuty sends this finding again"),
+            "{body}"
+        );
+        assert!(!body.contains("CloudTrail delivers"), "{body}");
+    }
+
+    #[test]
+    fn a_ledger_failure_is_in_subject_body_and_attributes() {
+        let error = AwsError {
+            code: "AccessDeniedException".to_owned(),
+            message: "denied".to_owned(),
+        };
+        let target = Target::Credentials {
+            principal: Principal::User(IamName::parse(&"u".repeat(64)).unwrap()),
+            path: None,
+            access_key: None,
+            all_keys: false,
+            created: None,
+        };
+        let low = Incident {
+            severity: 2.0,
+            ..incident("Very:Long/Type")
+        };
+        let m = compose(&low, Some(&target), Status::Contained, false, None, &[])
+            .ledger_failed(&error, "req-1");
+        assert!(m.subject.starts_with("[cordon] LEDGER FAILED, contained"));
+        assert!(m.subject.len() <= MAX_SUBJECT, "{}", m.subject);
+        assert!(m
+            .body
+            .contains("could NOT be written (AccessDeniedException: denied)"));
+        assert!(m.body.contains("request req-1"));
+        assert!(!m.body.contains(LEDGER_LINE));
+        assert!(m.attributes.contains(&("ledger", "failed".to_owned())));
+        assert!(m.attributes.contains(&("severity", "high".to_owned())));
+    }
+
     #[test]
     fn subject_is_capped_and_ascii() {
         let target = Target::Credentials {
             principal: Principal::User(IamName::parse(&"u".repeat(64)).unwrap()),
+            path: None,
             access_key: None,
             all_keys: false,
             created: None,

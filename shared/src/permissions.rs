@@ -15,6 +15,7 @@ impl Function {
             Self::QuarantineCredentials => &[
                 Action::DeactivateAccessKey,
                 Action::AttachQuarantinePolicy,
+                Action::RestoreQuarantinePolicy,
                 Action::RevokeSessions,
                 Action::TagPrincipal,
                 Action::RemoveLoginProfile,

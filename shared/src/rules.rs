@@ -11,7 +11,7 @@ use crate::policy::{
     FALLBACK_POLICY_NAME, QUARANTINE_POLICY_NAME, QUARANTINE_POLICY_PATH,
     REVOKE_SESSIONS_POLICY_NAME,
 };
-use crate::principal::Principal;
+use crate::principal::{IamPath, Principal};
 use crate::protect::PrincipalPatterns;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -45,6 +45,8 @@ pub enum Test {
     PublicBucket,
     /// Bucket replication to another account.
     ReplicatesOutside,
+    /// Bucket replication whose destination names no owner account.
+    ReplicatesUnverified,
     /// A Bedrock call by a principal outside BEDROCK_ALLOWED_PRINCIPALS.
     BedrockByOutsider,
     /// Compute or email created in a region outside ALLOWED_REGIONS or by a principal outside
@@ -53,7 +55,7 @@ pub enum Test {
     /// As above, for RunInstances of GPU / accelerator families.
     GpuOutsideAllowed,
     RootCaller,
-    /// Ingress from anywhere to SSH or RDP.
+    /// Ingress from anywhere to SSH or RDP, by anyone but cordon's own roles (`cordon_roles`).
     AdminPortsOpen,
     /// cordon's own defences changed by a principal that is not cordon's (`cordon_principals`).
     CordonTampered,
@@ -171,8 +173,8 @@ pub static RULES: &[Rule] = &[
     },
     Rule {
         id: "persistence-trust-outside",
-        description: "A role's trust policy now trusts an account outside ALLOWED_ACCOUNTS",
-        calls: &[(IAM, "UpdateAssumeRolePolicy")],
+        description: "A role now trusts everyone, or an account outside ALLOWED_ACCOUNTS",
+        calls: &[(IAM, "UpdateAssumeRolePolicy"), (IAM, "CreateRole")],
         test: Test::TrustsOutsideAccount,
         severity: 8.0,
         response: Response::Contain,
@@ -208,6 +210,16 @@ pub static RULES: &[Rule] = &[
         test: Test::ReplicatesOutside,
         severity: 8.0,
         response: Response::Contain,
+    },
+    // Cross-account replication does not need `Destination.Account`, and the record does not say
+    // who owns the destination bucket: a person has to look.
+    Rule {
+        id: "replication-unverified",
+        description: "An S3 bucket now replicates to a bucket whose owner the call does not name",
+        calls: &[("s3.amazonaws.com", "PutBucketReplication")],
+        test: Test::ReplicatesUnverified,
+        severity: 6.0,
+        response: Response::Notify,
     },
     Rule {
         id: "llmjacking",
@@ -255,7 +267,14 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "gpu-hijacking",
         description: "GPU or accelerator instances launched outside ALLOWED_REGIONS or by a principal outside COMPUTE_ALLOWED_PRINCIPALS",
-        calls: &[("ec2.amazonaws.com", "RunInstances")],
+        // Launched directly, as a fleet or as Spot capacity; through a launch template the type
+        // is in the answer (`instancesSet`, `fleetInstanceSet`), not the request.
+        calls: &[
+            (EC2, "RunInstances"),
+            (EC2, "CreateFleet"),
+            (EC2, "RequestSpotInstances"),
+            (EC2, "RequestSpotFleet"),
+        ],
         test: Test::GpuOutsideAllowed,
         severity: 7.0,
         response: Response::Contain,
@@ -355,8 +374,15 @@ pub struct RuleSettings {
     pub allowed_regions: Vec<String>,
     pub canary_keys: Vec<String>,
     pub bedrock_allowed: PrincipalPatterns,
+    /// Automation whose routine IAM work (`persistence-other-user`, `persistence-admin-user`)
+    /// is not an incident.
+    pub iam_admins: PrincipalPatterns,
     /// `None`: the principal check of the compute rules is off.
     pub compute_allowed: Option<PrincipalPatterns>,
+    /// cordon's own function roles: their calls never trip `admin-ports-open` (isolate-instance
+    /// opens its untrack group to all traffic). Only the roles: a group's `cordon-` name or
+    /// `cordon:purpose` tag is anyone's to set.
+    pub cordon_roles: PrincipalPatterns,
     /// cordon's own function roles and its deployer: their calls never trip `cordon-tampered`
     /// (cordon converges its policy with CreatePolicyVersion and tags what it contains).
     pub cordon_principals: PrincipalPatterns,
@@ -410,19 +436,36 @@ pub fn caller(r: &Record) -> Principal {
         n.and_then(|n| IamName::parse(n).ok())
             .map_or_else(|| Principal::unsupported("unnamed"), f)
     };
+    let issuer = id
+        .session_context
+        .as_ref()
+        .and_then(|c| c.session_issuer.as_ref());
     match id.kind.as_deref().unwrap_or("") {
         "IAMUser" => named(id.user_name.as_deref(), Principal::User),
-        "AssumedRole" => named(
-            id.session_context
-                .as_ref()
-                .and_then(|c| c.session_issuer.as_ref())
-                .and_then(|i| i.user_name.as_deref()),
-            Principal::Role,
-        ),
+        // IAM Identity Center's roles: IAM reserves their path, and only Identity Center may
+        // write them, so a person must act there.
+        "AssumedRole"
+            if issuer
+                .and_then(|i| i.arn.as_deref())
+                .is_some_and(|a| a.contains(IDENTITY_CENTER_ROLE_PATH)) =>
+        {
+            Principal::unsupported(IDENTITY_CENTER)
+        }
+        "AssumedRole" => named(issuer.and_then(|i| i.user_name.as_deref()), Principal::Role),
+        // GetFederationToken: the session carries its parent user's policies, so a deny on
+        // the user, and its session cutoff, reach it.
+        "FederatedUser" if issuer.and_then(|i| i.kind.as_deref()) == Some("IAMUser") => {
+            named(issuer.and_then(|i| i.user_name.as_deref()), Principal::User)
+        }
         "Root" => Principal::Root,
         other => Principal::unsupported(other),
     }
 }
+
+/// `arn:aws:iam::<account>:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_<set>_<id>`.
+const IDENTITY_CENTER_ROLE_PATH: &str = ":role/aws-reserved/sso.amazonaws.com/";
+/// The principal kind an Identity Center session is reported as.
+pub const IDENTITY_CENTER: &str = "IdentityCenter";
 
 fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
     match t {
@@ -441,21 +484,32 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
             .access_key_id
             .as_deref()
             .is_some_and(|k| s.canary_keys.iter().any(|c| c == k)),
-        Test::DropsManagementEvents => r
-            .request("eventSelectors")
-            .and_then(Value::as_array)
-            .is_some_and(|sel| {
-                sel.iter().any(|e| {
-                    e.get("includeManagementEvents") == Some(&Value::Bool(false))
-                        || e.get("readWriteType").and_then(Value::as_str) == Some("ReadOnly")
-                })
-            }),
+        Test::DropsManagementEvents => {
+            let basic = r
+                .request("eventSelectors")
+                .and_then(Value::as_array)
+                .is_some_and(|sel| {
+                    sel.iter().any(|e| {
+                        e.get("includeManagementEvents") == Some(&Value::Bool(false))
+                            || e.get("readWriteType").and_then(Value::as_str) == Some("ReadOnly")
+                    })
+                });
+            // Advanced selectors log management writes only if one selects them.
+            let advanced = r
+                .request("advancedEventSelectors")
+                .and_then(Value::as_array)
+                .is_some_and(|sel| !sel.iter().any(logs_management_writes));
+            basic || advanced
+        }
         Test::DetectorDisabled => r.request("enable") == Some(&Value::Bool(false)),
-        Test::OtherUsersCredentials => match (r.request_str("userName"), caller(r)) {
-            (None, _) => false,
-            (Some(target), Principal::User(me)) => target != me.as_str(),
-            (Some(_), _) => true,
-        },
+        Test::OtherUsersCredentials => {
+            let other = match (r.request_str("userName"), caller(r)) {
+                (None, _) => false,
+                (Some(target), Principal::User(me)) => target != me.as_str(),
+                (Some(_), _) => true,
+            };
+            other && !listed(&s.iam_admins, r)
+        }
         Test::AdminGrantByLongTermKey => {
             let long_term = r
                 .user_identity
@@ -466,11 +520,12 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
                 == Some("arn:aws:iam::aws:policy/AdministratorAccess")
                 || r.request_str("policyDocument")
                     .is_some_and(grants_everything);
-            long_term && admin
+            long_term && admin && !listed(&s.iam_admins, r)
         }
         Test::TrustsOutsideAccount => r
             .request_str("policyDocument")
-            .is_some_and(|doc| accounts_in(doc).any(|a| !trusted(a, r, s))),
+            .or_else(|| r.request_str("assumeRolePolicyDocument"))
+            .is_some_and(|doc| accounts_in(doc).any(|a| !trusted(a, r, s)) || grants_public(doc)),
         Test::SharedOutside => {
             let added = [
                 "createVolumePermission.add.items",
@@ -510,29 +565,28 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
             });
             policy_public || acl_public
         }
-        Test::ReplicatesOutside => r.request_parameters.as_ref().is_some_and(|p| {
-            let text = p.to_string();
-            let outside = find_values(&text, "\"Account\":\"").any(|a| !trusted(a, r, s));
-            outside
-        }),
-        Test::BedrockByOutsider => {
-            let account = r
-                .account()
-                .and_then(|a| crate::ids::AccountId::parse(a).ok());
-            s.bedrock_allowed
-                .matching(account.as_ref(), &caller(r))
-                .is_none()
-        }
+        Test::ReplicatesOutside => replication_destinations(r)
+            .iter()
+            .filter_map(|d| d.get("Account").and_then(Value::as_str))
+            .any(|a| !trusted(a, r, s)),
+        Test::ReplicatesUnverified => replication_destinations(r)
+            .iter()
+            .any(|d| d.get("Account").is_none()),
+        Test::BedrockByOutsider => !listed(&s.bedrock_allowed, r),
         Test::ComputeOutsideAllowed => compute_outside(r, s),
         Test::GpuOutsideAllowed => {
-            let gpu = r
-                .request("instanceType")
-                .and_then(Value::as_str)
-                .is_some_and(is_gpu_type);
+            let bodies = [&r.request_parameters, &r.response_elements];
+            let gpu = bodies.iter().filter_map(|b| b.as_ref()).any(|body| {
+                let text = body.to_string();
+                let gpu = find_values(&text, "\"instanceType\":\"")
+                    .chain(find_values(&text, "\"InstanceType\":\""))
+                    .any(is_gpu_type);
+                gpu
+            });
             gpu && compute_outside(r, s)
         }
         Test::RootCaller => r.user_identity.kind.as_deref() == Some("Root"),
-        Test::AdminPortsOpen => opens_admin_ports(r),
+        Test::AdminPortsOpen => opens_admin_ports(r) && !listed(&s.cordon_roles, r),
         Test::CordonTampered => !by_cordon(r, s) && touches_cordon(r, s),
     }
 }
@@ -586,12 +640,18 @@ fn is_aws_quarantine_inline(name: &str) -> bool {
         .any(|n| name.eq_ignore_ascii_case(n))
 }
 
+/// The caller is on `list`, at the path its ARN in the record gives.
+fn listed(list: &PrincipalPatterns, r: &Record) -> bool {
+    let account = r.account().and_then(|a| AccountId::parse(a).ok());
+    let who = caller(r);
+    let path = IamPath::of_caller(&r.user_identity, &who);
+    list.matching(account.as_ref(), &who, path.as_ref())
+        .is_some()
+}
+
 /// The call was made by one of cordon's own roles or by its deployer.
 fn by_cordon(r: &Record, s: &RuleSettings) -> bool {
-    let account = r.account().and_then(|a| AccountId::parse(a).ok());
-    s.cordon_principals
-        .matching(account.as_ref(), &caller(r))
-        .is_some()
+    listed(&s.cordon_principals, r)
 }
 
 /// Lambda's API name for a CloudTrail event name: `UpdateFunctionCode20150331v2` ->
@@ -615,6 +675,28 @@ fn lambda_function_name(value: &str) -> &str {
 /// after the last `/`.
 fn last_segment(value: &str) -> &str {
     value.rsplit('/').next().unwrap_or(value)
+}
+
+/// The call changed cordon's quarantine policy: a new or default version, a version or the
+/// policy deleted, or its detachment from a user, role or group.
+pub fn touches_quarantine_policy(r: &Record) -> bool {
+    r.event_source == IAM
+        && matches!(
+            r.event_name.as_str(),
+            "CreatePolicyVersion"
+                | "SetDefaultPolicyVersion"
+                | "DeletePolicy"
+                | "DeletePolicyVersion"
+                | "DetachUserPolicy"
+                | "DetachRolePolicy"
+                | "DetachGroupPolicy"
+        )
+        && r.request_str("policyArn").is_some_and(|arn| {
+            arn.starts_with("arn:")
+                && arn.ends_with(&format!(
+                    ":policy{QUARANTINE_POLICY_PATH}{QUARANTINE_POLICY_NAME}"
+                ))
+        })
 }
 
 fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
@@ -646,21 +728,7 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
             .is_some_and(|st| st.eq_ignore_ascii_case("Active")),
         (IAM, "TagUser" | "TagRole") => tag_keys(r.request("tags")),
         (IAM, "UntagUser" | "UntagRole") => tag_keys(r.request("tagKeys")),
-        (
-            IAM,
-            "CreatePolicyVersion"
-            | "SetDefaultPolicyVersion"
-            | "DeletePolicy"
-            | "DeletePolicyVersion"
-            | "DetachUserPolicy"
-            | "DetachRolePolicy"
-            | "DetachGroupPolicy",
-        ) => r.request_str("policyArn").is_some_and(|arn| {
-            arn.starts_with("arn:")
-                && arn.ends_with(&format!(
-                    ":policy{QUARANTINE_POLICY_PATH}{QUARANTINE_POLICY_NAME}"
-                ))
-        }),
+        (IAM, _) if touches_quarantine_policy(r) => true,
         (LAMBDA, name) => {
             LAMBDA_CHANGES.contains(&lambda_operation(name))
                 && r.request_str("functionName")
@@ -704,12 +772,10 @@ fn compute_outside(r: &Record, s: &RuleSettings) -> bool {
         && r.aws_region
             .as_deref()
             .is_some_and(|reg| !s.allowed_regions.iter().any(|a| a == reg));
-    let principal_outside = s.compute_allowed.as_ref().is_some_and(|allowed| {
-        let account = r
-            .account()
-            .and_then(|a| crate::ids::AccountId::parse(a).ok());
-        allowed.matching(account.as_ref(), &caller(r)).is_none()
-    });
+    let principal_outside = s
+        .compute_allowed
+        .as_ref()
+        .is_some_and(|allowed| !listed(allowed, r));
     region_outside || principal_outside
 }
 
@@ -765,6 +831,7 @@ fn grants_everything(doc: &str) -> bool {
     everything
 }
 
+/// An `Allow` to `*` (or `"AWS": "*"`) that no condition narrows to known callers.
 fn grants_public(doc: &str) -> bool {
     let Ok(v) = serde_json::from_str::<Value>(doc) else {
         return false;
@@ -777,9 +844,83 @@ fn grants_public(doc: &str) -> bool {
                 .is_some_and(|a| strings(Some(a)).any(|x| x == "*"));
         st.get("Effect").and_then(Value::as_str) == Some("Allow")
             && everyone
-            && st.get("Condition").is_none()
+            && !narrows_callers(st.get("Condition"))
     });
     public
+}
+
+/// Condition keys that say who may call; any other condition (`aws:SecureTransport`,
+/// `s3:x-amz-acl`, a date) leaves a `*` principal open to everyone.
+const CALLER_KEYS: &[&str] = &[
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:userid",
+    "aws:username",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:sourceowner",
+    "aws:sourceip",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+];
+
+/// A positive test (not `…Not…`, not `…IfExists`, which passes when the key is absent) of a
+/// caller key.
+fn narrows_callers(condition: Option<&Value>) -> bool {
+    condition
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(op, _)| !op.contains("Not") && !op.ends_with("IfExists") && *op != "Null")
+        .filter_map(|(_, keys)| keys.as_object())
+        .flat_map(|keys| keys.keys())
+        .any(|key| CALLER_KEYS.contains(&key.to_ascii_lowercase().as_str()))
+}
+
+/// Every `Destination` in a PutBucketReplication request, whatever the nesting (CloudTrail
+/// renders one rule as an object, several as an array).
+fn replication_destinations(r: &Record) -> Vec<&Value> {
+    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(o) => {
+                for (k, child) in o {
+                    if k == "Destination" && child.is_object() {
+                        out.push(child);
+                    } else {
+                        walk(child, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|child| walk(child, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(p) = &r.request_parameters {
+        walk(p, &mut out);
+    }
+    out
+}
+
+/// An advanced event selector that keeps management write events: it selects category
+/// `Management` and does not restrict it to read-only calls.
+fn logs_management_writes(selector: &Value) -> bool {
+    let fields: Vec<&Value> = selector
+        .get("fieldSelectors")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().collect())
+        .unwrap_or_default();
+    let equals = |field: &str, value: &str| {
+        fields.iter().any(|f| {
+            f.get("field").and_then(Value::as_str) == Some(field)
+                && strings(f.get("equals")).any(|v| v.eq_ignore_ascii_case(value))
+        })
+    };
+    equals("eventCategory", "Management") && !equals("readOnly", "true")
 }
 
 fn statements(v: &Value) -> impl Iterator<Item = &Value> {
@@ -1560,5 +1701,205 @@ mod tests {
             caller(&role),
             Principal::Role(IamName::parse("test-role").unwrap())
         );
+        let identity = |id: Value| -> Record {
+            serde_json::from_value(
+                json!({"eventID": "e", "eventSource": "s", "eventName": "n", "userIdentity": id}),
+            )
+            .unwrap()
+        };
+        // GetFederationToken's session: its parent user.
+        let federated = identity(json!({"type": "FederatedUser",
+            "principalId": "111122223333:partner", "sessionContext": {"sessionIssuer":
+            {"type": "IAMUser", "userName": "build", "arn": "arn:aws:iam::111122223333:user/build"}}}));
+        assert_eq!(
+            caller(&federated),
+            Principal::User(IamName::parse("build").unwrap())
+        );
+        // Identity Center's roles, by their reserved path only: a look-alike name is a role.
+        let sso = |arn: &str| {
+            identity(
+                json!({"type": "AssumedRole", "sessionContext": {"sessionIssuer":
+                {"type": "Role", "userName": "AWSReservedSSO_Admin_0123", "arn": arn}}}),
+            )
+        };
+        assert_eq!(
+            caller(&sso("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123")),
+            Principal::unsupported(IDENTITY_CENTER)
+        );
+        assert_eq!(
+            caller(&sso(
+                "arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123"
+            )),
+            Principal::Role(IamName::parse("AWSReservedSSO_Admin_0123").unwrap())
+        );
+    }
+
+    /// Issue 14 item 12: each way around a rule that an attacker could take, and the routine IAM
+    /// work of automation that is not an incident.
+    #[test]
+    fn attackers_cannot_step_around_the_rules() {
+        // A public bucket policy stays public under a condition that does not say who calls.
+        let bucket = |condition: Value| {
+            record(
+                "s3.amazonaws.com",
+                "PutBucketPolicy",
+                json!({"bucketName": "b", "bucketPolicy": {"Statement": [{"Effect": "Allow",
+                    "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+                    "Condition": condition}]}}),
+            )
+        };
+        let public = Some("exfiltration-public-bucket");
+        assert_eq!(
+            hit(
+                &bucket(json!({"Bool": {"aws:SecureTransport": "true"}})),
+                &none()
+            ),
+            public
+        );
+        assert_eq!(
+            hit(
+                &bucket(json!({"StringNotEquals": {"aws:SourceVpce": "vpce-1"}})),
+                &none()
+            ),
+            public
+        );
+        assert_eq!(
+            hit(
+                &bucket(json!({"StringEqualsIfExists": {"aws:SourceVpce": "vpce-1"}})),
+                &none()
+            ),
+            public
+        );
+        assert_eq!(
+            hit(
+                &bucket(json!({"StringEquals": {"aws:SourceVpce": "vpce-1"}})),
+                &none()
+            ),
+            None
+        );
+        assert_eq!(
+            hit(
+                &bucket(json!({"StringEquals": {"aws:PrincipalOrgID": "o-abc"}})),
+                &none()
+            ),
+            None
+        );
+
+        // A trust policy that trusts everyone, on an existing role or a new one.
+        let trust = |principal: Value| {
+            json!({"Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]})
+                .to_string()
+        };
+        for principal in [json!("*"), json!({"AWS": "*"}), json!({"AWS": ["*"]})] {
+            let update = record(
+                IAM,
+                "UpdateAssumeRolePolicy",
+                json!({"roleName": "r", "policyDocument": trust(principal.clone())}),
+            );
+            assert_eq!(
+                hit(&update, &none()),
+                Some("persistence-trust-outside"),
+                "{principal}"
+            );
+            let create = record(
+                IAM,
+                "CreateRole",
+                json!({"roleName": "r", "assumeRolePolicyDocument": trust(principal.clone())}),
+            );
+            assert_eq!(
+                hit(&create, &none()),
+                Some("persistence-trust-outside"),
+                "{principal}"
+            );
+        }
+        let outside = record(
+            IAM,
+            "CreateRole",
+            json!({"roleName": "r", "assumeRolePolicyDocument": trust(json!({"AWS": "arn:aws:iam::999988887777:root"}))}),
+        );
+        assert_eq!(hit(&outside, &none()), Some("persistence-trust-outside"));
+        let service = record(
+            IAM,
+            "CreateRole",
+            json!({"roleName": "r", "assumeRolePolicyDocument": trust(json!({"Service": "lambda.amazonaws.com"}))}),
+        );
+        assert_eq!(hit(&service, &none()), None);
+
+        // Replication: outside by Account; without Account the owner is unknown (notify).
+        let replicate = |destination: Value| {
+            record(
+                "s3.amazonaws.com",
+                "PutBucketReplication",
+                json!({"bucketName": "b", "ReplicationConfiguration": {"Role": "arn:aws:iam::111122223333:role/r",
+                    "Rule": {"ID": "x", "Status": "Enabled", "Destination": destination}}}),
+            )
+        };
+        let named = replicate(json!({"Bucket": "arn:aws:s3:::theirs", "Account": "999988887777"}));
+        assert_eq!(hit(&named, &none()), Some("exfiltration-replication"));
+        let unnamed = replicate(json!({"Bucket": "arn:aws:s3:::theirs"}));
+        assert_eq!(hit(&unnamed, &none()), Some("replication-unverified"));
+        let ours = replicate(json!({"Bucket": "arn:aws:s3:::ours", "Account": ACCT}));
+        assert_eq!(hit(&ours, &none()), None);
+
+        // Advanced event selectors that keep no management writes.
+        let selectors = |fields: Value| {
+            record(
+                "cloudtrail.amazonaws.com",
+                "PutEventSelectors",
+                json!({"trailName": "t", "advancedEventSelectors": [{"name": "s", "fieldSelectors": fields}]}),
+            )
+        };
+        let data_only = selectors(json!([{"field": "eventCategory", "equals": ["Data"]},
+            {"field": "resources.type", "equals": ["AWS::S3::Object"]}]));
+        assert_eq!(hit(&data_only, &none()), Some("logging-narrowed"));
+        let reads_only = selectors(json!([{"field": "eventCategory", "equals": ["Management"]},
+            {"field": "readOnly", "equals": ["true"]}]));
+        assert_eq!(hit(&reads_only, &none()), Some("logging-narrowed"));
+        let management = selectors(json!([{"field": "eventCategory", "equals": ["Management"]}]));
+        assert_eq!(hit(&management, &none()), None);
+
+        // GPU capacity however it is asked for.
+        let regions = RuleSettings {
+            allowed_regions: vec!["eu-west-1".into()],
+            ..none()
+        };
+        let fleet = record(
+            EC2,
+            "CreateFleet",
+            json!({"CreateFleetRequest": {"LaunchTemplateConfigs": {"Overrides": [{"InstanceType": "p4d.24xlarge"}]}}}),
+        );
+        assert_eq!(hit(&fleet, &regions), Some("gpu-hijacking"));
+        let spot = record(
+            EC2,
+            "RequestSpotInstances",
+            json!({"launchSpecification": {"instanceType": "g5.12xlarge"}}),
+        );
+        assert_eq!(hit(&spot, &regions), Some("gpu-hijacking"));
+        let mut template = record(
+            EC2,
+            "RunInstances",
+            json!({"launchTemplate": {"launchTemplateId": "lt-1"}}),
+        );
+        template.response_elements =
+            Some(json!({"instancesSet": {"items": [{"instanceType": "trn1.32xlarge"}]}}));
+        assert_eq!(hit(&template, &regions), Some("gpu-hijacking"));
+
+        // Routine IAM work by automation listed in IAM_ADMIN_PRINCIPALS.
+        let key_for_other = record(IAM, "CreateAccessKey", json!({"userName": "deploy-bot"}));
+        let admin_grant = record(
+            IAM,
+            "AttachUserPolicy",
+            json!({"userName": "b", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        );
+        let ci = RuleSettings {
+            iam_admins: PrincipalPatterns::parse(&format!("arn:aws:iam::{ACCT}:user/mallory"))
+                .unwrap(),
+            ..none()
+        };
+        assert_eq!(hit(&key_for_other, &none()), Some("persistence-other-user"));
+        assert_eq!(hit(&key_for_other, &ci), None);
+        assert_eq!(hit(&admin_grant, &ci), None);
+        // Not an exemption from the rules that are never routine.
+        assert_eq!(hit(&outside, &ci), Some("persistence-trust-outside"));
     }
 }

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::events::cloudtrail::Record;
 use crate::events::{self, guardduty::Finding, Envelope, Event, EventError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId, InstanceId};
-use crate::principal::Principal;
+use crate::principal::{IamPath, Principal};
 use crate::rules::{self, Response};
 
 /// Which Lambda function is asking: each handles its own kind of target.
@@ -46,6 +46,10 @@ pub struct Incident {
     /// than the session cutoff means the attacker is still active.
     #[serde(skip)]
     pub last_seen: Option<OffsetDateTime>,
+    /// The call touched cordon's quarantine policy (rule `cordon-tampered`): its document is
+    /// restored whether or not the caller is contained.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub touched_quarantine: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,6 +57,10 @@ pub struct Incident {
 pub enum Target {
     Credentials {
         principal: Principal,
+        /// Where the principal sits, as the caller's ARN in a CloudTrail record says; `None`
+        /// when the event does not say (a GuardDuty finding names the principal alone).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path: Option<IamPath>,
         access_key: Option<AccessKeyId>,
         /// Deactivate every key of the user, whatever DEACTIVATE_ALL_KEYS says.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -71,48 +79,45 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Created {
-    /// `CreateAccessKey` for another user: `responseElements.accessKey` names it.
-    AccessKey { user: IamName, key: AccessKeyId },
+    /// `CreateAccessKey` for another user: `responseElements.accessKey` names the key (a record
+    /// without it still stops the caller, and says the key must be found by a person).
+    AccessKey {
+        user: IamName,
+        key: Option<AccessKeyId>,
+    },
     /// `CreateLoginProfile`/`UpdateLoginProfile` for another user: the attacker knows the password.
     LoginProfile { user: IamName },
 }
 
 impl Created {
-    /// From a successful call that made a credential for a user other than the caller.
-    fn from_record(record: &Record) -> Result<Option<Self>, EventError> {
-        let missing = |field| EventError::MissingField {
-            finding: format!("{}:{}", record.event_source, record.event_name),
-            field,
-        };
-        let user = || -> Result<IamName, EventError> {
-            let name = record
-                .request_str("userName")
-                .ok_or(missing("requestParameters.userName"))?;
-            Ok(IamName::parse(name)?)
-        };
-        Ok(match record.event_name.as_str() {
+    /// From a successful call that made a credential for a user other than the caller. Never an
+    /// error: what cannot be read here must not keep the caller from being contained.
+    fn from_record(record: &Record) -> Option<Self> {
+        let user = IamName::parse(record.request_str("userName")?).ok()?;
+        match record.event_name.as_str() {
             "CreateAccessKey" => {
                 let key = record
                     .response_elements
                     .as_ref()
                     .and_then(|r| r.pointer("/accessKey/accessKeyId"))
                     .and_then(Value::as_str)
-                    .ok_or(missing("responseElements.accessKey.accessKeyId"))?;
-                Some(Self::AccessKey {
-                    user: user()?,
-                    key: AccessKeyId::parse(key)?,
-                })
+                    .and_then(|k| AccessKeyId::parse(k).ok());
+                Some(Self::AccessKey { user, key })
             }
-            "CreateLoginProfile" | "UpdateLoginProfile" => {
-                Some(Self::LoginProfile { user: user()? })
-            }
+            "CreateLoginProfile" | "UpdateLoginProfile" => Some(Self::LoginProfile { user }),
             _ => None,
-        })
+        }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Self::AccessKey { user, key } => format!("key {} of user {user}", key.redacted()),
+            Self::AccessKey {
+                user,
+                key: Some(key),
+            } => {
+                format!("key {} of user {user}", key.redacted())
+            }
+            Self::AccessKey { user, key: None } => format!("a new key of user {user}"),
             Self::LoginProfile { user } => format!("console password of user {user}"),
         }
     }
@@ -120,13 +125,19 @@ impl Created {
 
 impl Target {
     pub fn describe(&self) -> String {
-        match self {
+        let text = match self {
             Self::Credentials {
                 principal,
                 access_key: Some(key),
                 ..
             } => format!("{} (key {})", principal.describe(), key.redacted()),
             _ => self.describe_briefly(),
+        };
+        match self {
+            Self::Credentials {
+                created: Some(c), ..
+            } => format!("{text}, and the {} it made", c.describe()),
+            _ => text,
         }
     }
 
@@ -135,6 +146,14 @@ impl Target {
         match self {
             Self::Credentials { principal, .. } => principal.describe(),
             Self::Instance { instance } => format!("instance {instance}"),
+        }
+    }
+
+    /// The access key the finding or call names, if any.
+    pub fn access_key(&self) -> Option<&AccessKeyId> {
+        match self {
+            Self::Credentials { access_key, .. } => access_key.as_ref(),
+            Self::Instance { .. } => None,
         }
     }
 
@@ -220,6 +239,7 @@ fn from_finding(
             .event_last_seen
             .as_deref()
             .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
+        touched_quarantine: false,
     };
     let ignore = |reason: String| {
         Ok(Signal::Ignore {
@@ -236,7 +256,11 @@ fn from_finding(
     };
     let target = match function {
         Function::QuarantineCredentials => {
-            if finding.resource_type() != "AccessKey" {
+            // S3 Protection findings (`Exfiltration:S3/MaliciousIPCaller`) name the bucket as
+            // the resource and the key that reached it in `accessKeyDetails`.
+            let s3_by_key = finding.resource_type() == "S3Bucket"
+                && finding.resource.access_key_details.is_some();
+            if finding.resource_type() != "AccessKey" && !s3_by_key {
                 return ignore(format!(
                     "resource type {:?} is not an access key",
                     finding.resource_type()
@@ -266,11 +290,36 @@ fn from_finding(
                 .as_ref()
                 .and_then(|d| d.instance_id.as_deref())
                 .ok_or_else(|| missing("resource.instanceDetails.instanceId"))?;
-            Target::Instance {
+            let target = Target::Instance {
                 instance: InstanceId::parse(id)?,
+            };
+            // Probed or scanned from outside: the instance is the victim. (A stolen-credential
+            // finding's resource is the key, whatever its role says.)
+            if finding.resource_is_target() && !credential_theft {
+                return Ok(Signal::Notify {
+                    incident,
+                    target,
+                    reason: "the instance is the target of this activity, not its actor: it is not isolated".to_owned(),
+                });
             }
+            target
         }
     };
+    // Root is only ever told about, and GuardDuty rates its use Low: the floor is for what
+    // cordon would change.
+    let root = matches!(
+        &target,
+        Target::Credentials {
+            principal: Principal::Root,
+            ..
+        }
+    );
+    if incident.severity < config.min_severity && !root {
+        return ignore(format!(
+            "severity {} is below MIN_SEVERITY {}",
+            incident.severity, config.min_severity
+        ));
+    }
     Ok(Signal::Respond { incident, target })
 }
 
@@ -296,6 +345,7 @@ fn credentials_target(
     };
     Ok(Target::Credentials {
         principal,
+        path: None,
         access_key: key,
         all_keys: false,
         created: None,
@@ -336,24 +386,36 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
         region: record.aws_region.clone(),
         count: 1,
         last_seen: None,
+        touched_quarantine: rule.id == "cordon-tampered"
+            && rules::touches_quarantine_policy(record),
     };
-    let target = if rule.id == "aws-quarantined-key" {
-        // AWS quarantined someone: the target is that user, not the caller (often AWS itself).
+    // AWS quarantined someone: the target is that user, not the caller (often AWS itself).
+    let quarantined = if rule.id == "aws-quarantined-key" {
         let user = record
             .request_str("userName")
             .ok_or(EventError::MissingField {
                 finding: event_id.to_owned(),
                 field: "requestParameters.userName",
             })?;
+        Some(Principal::User(IamName::parse(user)?))
+    } else {
+        None
+    };
+    let aws_quarantine = quarantined.is_some();
+    let target = if let Some(principal) = quarantined.clone() {
         Target::Credentials {
-            principal: Principal::User(IamName::parse(user)?),
+            principal,
+            // Named by a request field: where it sits is not said by an ARN.
+            path: None,
             access_key: None,
             all_keys: true,
             created: None,
         }
     } else {
+        let principal = rules::caller(record);
         Target::Credentials {
-            principal: rules::caller(record),
+            path: IamPath::of_caller(&record.user_identity, &principal),
+            principal,
             access_key: record
                 .user_identity
                 .access_key_id
@@ -362,7 +424,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
             all_keys: false,
             // Only a rule that names another user's credential, and only if the call succeeded.
             created: match (rule.id, &record.error_code) {
-                ("persistence-other-user", None) => Created::from_record(record)?,
+                ("persistence-other-user", None) => Created::from_record(record),
                 _ => None,
             },
         }
@@ -374,7 +436,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
     };
     // Only a service's own call (`userIdentity.type` AWSService) is passed over; a user or role
     // whose call carries `invokedBy` is that principal acting (`Record::by_aws_service`).
-    if record.by_aws_service() && rule.id != "aws-quarantined-key" {
+    if record.by_aws_service() && !aws_quarantine {
         return Ok(Signal::Ignore {
             incident: Some(incident.clone()),
             reason:
@@ -385,7 +447,18 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
     if rule.response == Response::Notify {
         return Ok(notify(rule.description.to_owned()));
     }
-    if let Some(code) = &record.error_code {
+    // AWS makes this call itself or as the quarantined user. Anyone else attaching AWS's policy
+    // to a user must not get cordon to take every credential of that user on their word.
+    if aws_quarantine && !record.by_aws_service() && quarantined != Some(rules::caller(record)) {
+        return Ok(notify(format!(
+            "{}, but by {caller_arn}, neither AWS nor the user itself: notify only",
+            rule.description
+        )));
+    }
+    // A canary key has no business making any call: one that failed still proves the key is
+    // in someone's hands.
+    let canary = rule.id == "canary-key-used";
+    if let Some(code) = record.error_code.as_ref().filter(|_| !canary) {
         let code: String = code
             .chars()
             .filter(char::is_ascii_alphanumeric)

@@ -5,7 +5,7 @@ use cordon::Function;
 use integration_tests::{event, key_statuses, seed_role, seed_user, unique, Deployment, ACCOUNT};
 use serde_json::{json, Value};
 
-use crate::{deployment, invoke, responder};
+use crate::{deployment, invoke, lambda_invoke, responder};
 
 /// A sample CloudTrail event, made a new incident and signed by `user`'s `key`.
 fn signed_by(file: &str, user: &str, key: &str) -> Value {
@@ -141,30 +141,42 @@ async fn bedrock_by_an_assumed_role_revokes_its_sessions() {
     assert!(integration_tests::sessions_revoked(&d.clients.iam, &role).await);
 }
 
+/// A canary key's call contains its user, even a failed one (a canary should have no
+/// permissions): that call still proves the key is in someone's hands.
 #[tokio::test]
 async fn canary_key_contains_its_user() {
-    let d = deployment().await;
-    let user = unique("canary");
-    let keys = seed_user(&d.clients.iam, &user, 1).await.unwrap();
-    let r = responder(
-        &d,
-        Function::QuarantineCredentials,
-        &[("CANARY_ACCESS_KEYS", &keys[0])],
-    )
-    .await;
-    let report = invoke(&r, signed_by("cloudtrail-canary-key.json", &user, &keys[0]))
-        .await
-        .expect("contained");
-    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
-    assert_eq!(
-        key_statuses(&d.clients.iam, &user).await.unwrap()[0].1,
-        "Inactive"
-    );
+    for failed in [false, true] {
+        let d = deployment().await;
+        let user = unique("canary");
+        let keys = seed_user(&d.clients.iam, &user, 1).await.unwrap();
+        let r = responder(
+            &d,
+            Function::QuarantineCredentials,
+            &[("CANARY_ACCESS_KEYS", &keys[0])],
+        )
+        .await;
+        let mut e = signed_by("cloudtrail-canary-key.json", &user, &keys[0]);
+        assert_eq!(
+            e["detail"]["readOnly"], true,
+            "GetCallerIdentity is read-only"
+        );
+        if failed {
+            e["detail"]["errorCode"] = "AccessDenied".into();
+        }
+
+        let report = lambda_invoke(&r, e).await;
+
+        assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+        assert_eq!(
+            key_statuses(&d.clients.iam, &user).await.unwrap()[0].1,
+            "Inactive"
+        );
+    }
 }
 
 /// `event`, a new incident, made by a session of `role` (an assumed role in the emulator's
 /// account), carried by `invoked_by` if given.
-fn by_role(mut e: Value, role: &str, invoked_by: Option<&str>) -> Value {
+pub(crate) fn by_role(mut e: Value, role: &str, invoked_by: Option<&str>) -> Value {
     e["detail"]["eventID"] = unique("event").into();
     let mut identity = json!({
         "type": "AssumedRole",
@@ -350,4 +362,254 @@ async fn tampering_by_a_protected_principal_only_notifies() {
         key_statuses(&d.clients.iam, &user).await.unwrap()[0].1,
         "Active"
     );
+}
+
+/// A deployment with a caller (one key) and another user (`victim_keys` keys).
+struct Maker {
+    d: Deployment,
+    caller: String,
+    caller_key: String,
+    victim: String,
+    victim_keys: Vec<String>,
+}
+
+async fn maker_and_victim(victim_keys: usize) -> Maker {
+    let d = deployment().await;
+    let caller = unique("mallory");
+    let caller_key = seed_user(&d.clients.iam, &caller, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let victim = unique("victim");
+    let victim_keys = seed_user(&d.clients.iam, &victim, victim_keys)
+        .await
+        .unwrap();
+    Maker {
+        d,
+        caller,
+        caller_key,
+        victim,
+        victim_keys,
+    }
+}
+
+impl Maker {
+    /// `file` signed by the caller, making `made` for the victim (a key, or a login profile).
+    fn event(&self, file: &str, made: Option<&str>) -> Value {
+        let (caller, victim) = (&self.caller, &self.victim);
+        let mut e = signed_by(file, caller, &self.caller_key);
+        e["detail"]["userIdentity"]["arn"] = format!("arn:aws:iam::{ACCOUNT}:user/{caller}").into();
+        e["detail"]["requestParameters"]["userName"] = victim.as_str().into();
+        e["detail"]["responseElements"] = match made {
+            Some(key) => {
+                json!({"accessKey": {"accessKeyId": key, "status": "Active", "userName": victim}})
+            }
+            None => json!({"loginProfile": {"userName": victim, "passwordResetRequired": false}}),
+        };
+        e
+    }
+
+    async fn status(&self, user: &str, key: &str) -> String {
+        let statuses = key_statuses(&self.d.clients.iam, user).await.unwrap();
+        statuses.into_iter().find(|(id, _)| id == key).unwrap().1
+    }
+}
+
+fn record_for<'a>(report: &'a cordon::Report, target: &str) -> &'a cordon::actions::ActionRecord {
+    report
+        .actions
+        .iter()
+        .find(|a| a.target == target)
+        .unwrap_or_else(|| panic!("no action on {target}: {report:#?}"))
+}
+
+/// A backdoor key made for another user, directly or through a CloudFormation stack, is set
+/// Inactive in the same invocation that contains its maker; the user's own other key and its
+/// policies are the victim's and stay as they were.
+#[tokio::test]
+async fn a_backdoor_key_is_stopped_with_its_maker() {
+    for file in [
+        "cloudtrail-create-access-key-other-user.json",
+        "cloudtrail-cfn-forward-access-backdoor-key.json",
+    ] {
+        let m = maker_and_victim(2).await;
+        let (made, own) = (&m.victim_keys[1], &m.victim_keys[0]);
+        let r = responder(&m.d, Function::QuarantineCredentials, &[]).await;
+
+        let report = lambda_invoke(&r, m.event(file, Some(made))).await;
+
+        assert_eq!(
+            report.status,
+            Some(Status::Contained),
+            "{file}: {report:#?}"
+        );
+        assert_eq!(m.status(&m.caller, &m.caller_key).await, "Inactive");
+        assert!(quarantined(&m.d, &m.caller).await, "{file}");
+        assert_eq!(
+            m.status(&m.victim, made).await,
+            "Inactive",
+            "{file}: the key it made"
+        );
+        assert_eq!(
+            m.status(&m.victim, own).await,
+            "Active",
+            "{file}: the victim's own key"
+        );
+        let before = record_for(&report, made).before.clone().unwrap();
+        assert_eq!(before, json!({"user": m.victim, "status": "Active"}));
+        let (attached, inline) = integration_tests::user_policies(&m.d.clients.iam, &m.victim)
+            .await
+            .unwrap();
+        assert!(
+            attached.is_empty() && inline.is_empty(),
+            "{file}: the victim is not quarantined"
+        );
+        let messages = m.d.notifications(crate::moto()).await.unwrap();
+        let body = messages[0]["Message"].as_str().unwrap();
+        assert!(
+            body.contains(&format!("of user {}", m.victim)),
+            "{file}: {body}"
+        );
+    }
+}
+
+/// A console password set for another user (created, or reset) is removed with its maker: the
+/// attacker knows it. The record keeps that it existed.
+#[tokio::test]
+async fn a_password_set_for_another_user_is_removed_with_its_maker() {
+    for name in ["CreateLoginProfile", "UpdateLoginProfile"] {
+        let m = maker_and_victim(1).await;
+        let iam = &m.d.clients.iam;
+        iam.create_login_profile()
+            .user_name(&m.victim)
+            .password("Attacker-Knows-This-1!")
+            .send()
+            .await
+            .unwrap();
+        let mut e = m.event("cloudtrail-create-access-key-other-user.json", None);
+        e["detail"]["eventName"] = name.into();
+
+        let report = lambda_invoke(
+            &responder(&m.d, Function::QuarantineCredentials, &[]).await,
+            e,
+        )
+        .await;
+
+        assert_eq!(
+            report.status,
+            Some(Status::Contained),
+            "{name}: {report:#?}"
+        );
+        assert_eq!(m.status(&m.caller, &m.caller_key).await, "Inactive");
+        let gone = iam.get_login_profile().user_name(&m.victim).send().await;
+        assert!(
+            gone.is_err(),
+            "{name}: the password the caller set is removed"
+        );
+        let removed = record_for(&report, &format!("user/{}", m.victim));
+        assert!(
+            removed.before.as_ref().unwrap()["login_profile"].is_object(),
+            "{removed:#?}"
+        );
+        assert_eq!(m.status(&m.victim, &m.victim_keys[0]).await, "Active");
+    }
+}
+
+/// A protected caller, or a call that failed, changes nothing: not the caller, not what it
+/// made. Both are notified.
+#[tokio::test]
+async fn a_protected_or_failed_maker_leaves_the_key_it_made() {
+    for (failed, protected) in [(false, true), (true, false)] {
+        let m = maker_and_victim(1).await;
+        let arn = format!("arn:aws:iam::{ACCOUNT}:user/{}", m.caller);
+        let extra: &[(&str, &str)] = if protected {
+            &[("PROTECTED_PRINCIPALS", &arn)]
+        } else {
+            &[]
+        };
+        let made = &m.victim_keys[0];
+        let mut e = m.event("cloudtrail-create-access-key-other-user.json", Some(made));
+        if failed {
+            e["detail"]["errorCode"] = "AccessDenied".into();
+        }
+
+        let report = lambda_invoke(
+            &responder(&m.d, Function::QuarantineCredentials, extra).await,
+            e,
+        )
+        .await;
+
+        let want = if protected {
+            Status::Protected
+        } else {
+            Status::NotifyOnly
+        };
+        assert_eq!(report.status, Some(want), "{report:#?}");
+        assert!(report.notified, "{report:#?}");
+        assert_eq!(m.status(&m.caller, &m.caller_key).await, "Active");
+        assert_eq!(m.status(&m.victim, made).await, "Active");
+    }
+}
+
+/// A record that does not name the key it made (trimmed, or an older format) still contains
+/// the caller, and says a person must find the key.
+#[tokio::test]
+async fn a_record_without_the_new_key_still_contains_its_maker() {
+    let m = maker_and_victim(1).await;
+    let mut e = m.event("cloudtrail-create-access-key-other-user.json", None);
+    e["detail"]["eventName"] = "CreateAccessKey".into();
+    e["detail"]["responseElements"] = Value::Null;
+
+    let report = lambda_invoke(
+        &responder(&m.d, Function::QuarantineCredentials, &[]).await,
+        e,
+    )
+    .await;
+
+    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    assert_eq!(m.status(&m.caller, &m.caller_key).await, "Inactive");
+    let unnamed = record_for(&report, &format!("user/{}", m.victim));
+    assert!(format!("{unnamed:?}").contains("check"), "{unnamed:#?}");
+    assert_eq!(m.status(&m.victim, &m.victim_keys[0]).await, "Active");
+}
+
+/// AWS's quarantine is finished only when AWS made the call, itself or as the quarantined user.
+/// Anyone else attaching AWS's policy to a user (an attacker aiming cordon at a colleague) is
+/// notified about, and the user keeps its keys.
+#[tokio::test]
+async fn aws_quarantine_by_someone_else_only_notifies() {
+    let d = deployment().await;
+    let iam = &d.clients.iam;
+    let user = unique("alice");
+    seed_user(iam, &user, 1).await.unwrap();
+    let other = unique("mallory");
+    let r = responder(&d, Function::QuarantineCredentials, &[]).await;
+    for (caller, contained) in [(&other, false), (&user, true)] {
+        let mut e = event("cloudtrail-aws-quarantined-key.json").unwrap();
+        e["detail"]["eventID"] = unique("event").into();
+        e["detail"]["requestParameters"]["userName"] = user.clone().into();
+        e["detail"]["userIdentity"] = json!({"type": "IAMUser", "userName": caller,
+            "arn": format!("arn:aws:iam::{ACCOUNT}:user/{caller}"), "accountId": ACCOUNT});
+
+        let report = lambda_invoke(&r, e).await;
+
+        let (want, key) = if contained {
+            (Status::Contained, "Inactive")
+        } else {
+            (Status::NotifyOnly, "Active")
+        };
+        assert_eq!(report.status, Some(want), "by {caller}: {report:#?}");
+        assert_eq!(
+            key_statuses(iam, &user).await.unwrap()[0].1,
+            key,
+            "by {caller}"
+        );
+    }
+}
+
+/// A new role that trusts everyone (the condition says nothing about who calls) contains its
+/// creator: a door from outside the account.
+#[tokio::test]
+async fn a_role_trusting_everyone_contains_its_creator() {
+    contains_the_caller("cloudtrail-create-role-trusts-everyone.json").await;
 }

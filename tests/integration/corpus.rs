@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::{deployment, invoke, responder};
 
-fn corpus(sub: &str) -> Vec<PathBuf> {
+pub fn corpus(sub: &str) -> Vec<PathBuf> {
     let dir = repo_root().join("tests/corpus").join(sub);
     let mut files = Vec::new();
     let mut stack = vec![dir.clone()];
@@ -31,7 +31,7 @@ fn corpus(sub: &str) -> Vec<PathBuf> {
     files
 }
 
-fn load(path: &Path) -> Value {
+pub fn load(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -91,9 +91,14 @@ async fn stratus_bedrock_sequence_is_contained() {
         raw["userIdentity"]["accountId"] = ACCOUNT.into();
         raw["userIdentity"]["sessionContext"]["sessionIssuer"]["userName"] = role.clone().into();
         let event = json!({"version": "0", "id": "e", "detail-type": "AWS API Call via CloudTrail",
-                           "source": "aws.bedrock", "account": ACCOUNT, "region": "us-east-1", "detail": raw});
-        let report = invoke(&r, event).await.expect("handled");
-        statuses.push((raw["eventName"].as_str().unwrap().to_owned(), report.status));
+                           "source": "aws.bedrock", "account": ACCOUNT, "region": "us-east-1", "time": "2026-11-22T20:00:00Z", "resources": [], "detail": raw});
+        // EventBridge delivers only what the template's rules match; the rest never arrives.
+        let status = if crate::reached(&r, &event).contains_key(r.function().name()) {
+            invoke(&r, event).await.expect("handled").status
+        } else {
+            None
+        };
+        statuses.push((raw["eventName"].as_str().unwrap().to_owned(), status));
     }
     let contained: Vec<_> = statuses
         .iter()
@@ -112,7 +117,7 @@ async fn stratus_bedrock_sequence_is_contained() {
     assert!(statuses
         .iter()
         .filter(|(n, _)| n == "GetFoundationModelAvailability")
-        .all(|(_, s)| *s == Some(Status::Ignored)));
+        .all(|(_, s)| s.is_none()));
     assert!(
         integration_tests::sessions_revoked(&d.clients.iam, &role).await,
         "the stolen role's sessions are revoked"

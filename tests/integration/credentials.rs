@@ -9,14 +9,14 @@ use integration_tests::{
 };
 use serde_json::Value;
 
-use crate::{deployment, invoke, moto, responder, role_finding, user_finding};
+use crate::{deployment, invoke, invoke_undelivered, moto, responder, role_finding, user_finding};
 
-fn policy_arn() -> String {
+pub(crate) fn policy_arn() -> String {
     format!("arn:aws:iam::{ACCOUNT}:policy/cordon/{QUARANTINE_POLICY_NAME}")
 }
 
 /// The quarantine policy's default version, as IAM holds it.
-async fn default_document(iam: &aws_sdk_iam::Client) -> Value {
+pub(crate) async fn default_document(iam: &aws_sdk_iam::Client) -> Value {
     let managed = iam
         .get_policy()
         .policy_arn(policy_arn())
@@ -39,7 +39,7 @@ async fn default_document(iam: &aws_sdk_iam::Client) -> Value {
     decode(doc.policy_version().unwrap().document().unwrap())
 }
 
-fn decode(doc: &str) -> Value {
+pub(crate) fn decode(doc: &str) -> Value {
     serde_json::from_str(&policy::decode(doc)).expect("policy JSON")
 }
 
@@ -343,7 +343,7 @@ async fn malformed_event_is_a_typed_error_and_the_next_event_still_works() {
         serde_json::json!("not an object"),
         serde_json::json!({"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detail": {"id": "x", "type": "T", "resource": {"resourceType": "AccessKey", "accessKeyDetails": {"userType": "IAMUser", "userName": "a\"b", "accessKeyId": "AKIAIOSFODNN7EXAMPLE"}}}}),
     ] {
-        let err = invoke(&r, bad).await.expect_err("bad input");
+        let err = invoke_undelivered(&r, bad).await.expect_err("bad input");
         assert!(matches!(err, ResponseError::BadEvent(_)), "{err}");
     }
     let user = unique("erin");
@@ -431,4 +431,32 @@ async fn outdated_quarantine_policy_gets_a_new_default_version() {
         .await
         .unwrap();
     assert!(versions.versions().len() <= 5);
+}
+
+/// The severity floor is the function's (`MIN_SEVERITY`), not the rule's pattern: a finding
+/// below it is delivered, recorded as ignored, and changes nothing.
+#[tokio::test]
+async fn a_finding_below_the_severity_floor_is_ignored() {
+    let d = deployment().await;
+    let iam = &d.clients.iam;
+    let user = unique("low");
+    let keys = seed_user(iam, &user, 1).await.unwrap();
+    let r = responder(
+        &d,
+        Function::QuarantineCredentials,
+        &[("MIN_SEVERITY", "7")],
+    )
+    .await;
+    let (_, mut e) = user_finding(&user, &keys[0]);
+    e["detail"]["severity"] = 5.into();
+
+    let report = crate::lambda_invoke(&r, e).await;
+
+    assert_eq!(report.status, Some(Status::Ignored), "{report:#?}");
+    assert!(report
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("MIN_SEVERITY"));
+    assert_eq!(key_statuses(iam, &user).await.unwrap()[0].1, "Active");
 }

@@ -8,7 +8,7 @@ use integration_tests::seed::seed_workload as seed;
 use integration_tests::{event, snapshotted_volumes, unique, Deployment};
 use serde_json::Value;
 
-use crate::{deployment, invoke, responder};
+use crate::{deployment, invoke, invoke_undelivered, responder};
 
 pub(crate) fn finding(instance: &str) -> (String, Value) {
     let mut e = event("guardduty-ec2.json").unwrap();
@@ -245,11 +245,18 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
         .all(|t| t.target().and_then(|t| t.id()) != Some(w.instance.as_str())));
 }
 
+/// By the administrator's reserved tag (opt-in): tests/integration/protection.rs shows the tag
+/// protects nothing unless PROTECTION_TAG_KEY names it.
 #[tokio::test]
 async fn protected_instance_is_untouched() {
     let d = deployment().await;
     let w = seed(&d, &[("cordon:protected", "true")]).await.unwrap();
-    let r = responder(&d, Function::IsolateInstance, &[]).await;
+    let r = responder(
+        &d,
+        Function::IsolateInstance,
+        &[("PROTECTION_TAG_KEY", "cordon:protected")],
+    )
+    .await;
     let (finding, e) = finding(&w.instance);
     let before: Vec<Vec<String>> =
         futures::future::join_all(w.enis.iter().map(|e| eni_groups(&d, e))).await;
@@ -331,7 +338,7 @@ async fn credential_exfiltration_finding_isolates_the_source_instance() {
 async fn access_key_findings_are_not_for_this_function() {
     let d = deployment().await;
     let r = responder(&d, Function::IsolateInstance, &[]).await;
-    let report = invoke(&r, event("guardduty-iam-user.json").unwrap())
+    let report = invoke_undelivered(&r, event("guardduty-iam-user.json").unwrap())
         .await
         .expect("ignored");
     assert_eq!(report.status, Some(Status::Ignored));

@@ -11,7 +11,7 @@ use integration_tests::seed::{seed_workload as seed, Workload};
 use integration_tests::{attr, ledger_items, Deployment};
 
 use crate::instance::{eni_groups, finding, groups};
-use crate::{deployment, lambda_handle, lambda_invoke, moto, responder, through_as};
+use crate::{deployment, lambda_invoke, lambda_try, moto, responder, through_as};
 
 fn isolated(report: &Report) -> Vec<&ActionRecord> {
     report
@@ -276,7 +276,7 @@ async fn an_interface_never_stays_on_the_allow_all_group() {
         .unwrap();
     let r = through_as(Function::IsolateInstance, &proxy, &d, &[]).await;
     let (id, e) = finding(&stuck);
-    let failed = lambda_handle(&r, e).await;
+    let failed = lambda_try(&r, e).await;
     assert!(failed.is_err(), "a failed isolation fails the invocation");
     assert_eq!(eni_groups(&d, &stuck_eni).await, original);
     let items = ledger_items(&d.clients.dynamodb, &d.table, &id)

@@ -10,7 +10,7 @@ use integration_tests::seed::seed_workload as seed;
 use integration_tests::{attr, ledger_items, sessions_revoked, ACCOUNT};
 
 use crate::instance::{finding, instance_credentials_denied};
-use crate::{deployment, lambda_handle, lambda_invoke, moto, responder, through_as};
+use crate::{deployment, lambda_invoke, lambda_try, moto, responder, through_as};
 
 fn denial(instance: &str) -> serde_json::Value {
     cordon::actions::instance::instance_revoke_document(&format!(
@@ -60,7 +60,7 @@ async fn the_role_is_remembered_through_a_failed_lookup_and_a_disassociated_prof
         .unwrap();
     let (id, e) = finding(&w.instance);
 
-    let failed = lambda_handle(
+    let failed = lambda_try(
         &through_as(Function::IsolateInstance, &proxy, &d, &[]).await,
         e.clone(),
     )

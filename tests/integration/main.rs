@@ -3,7 +3,9 @@
 
 mod cloudtrail;
 mod corpus;
+mod coverage;
 mod credentials;
+mod delivery;
 mod instance;
 mod instance_network;
 mod instance_profile;
@@ -11,8 +13,11 @@ mod instance_protect;
 mod instance_service;
 mod layers;
 mod ledger;
+mod never_silent;
+mod protection;
 mod quarantine_denies;
 mod reliability;
+mod tamper;
 mod template;
 mod user_credentials;
 
@@ -20,6 +25,7 @@ use std::sync::OnceLock;
 
 use cordon::{Function, Report, Responder, ResponseError};
 use integration_tests::faults::FaultProxy;
+use integration_tests::patterns;
 use integration_tests::{event, sdk_config, unique, Deployment, Moto};
 use serde_json::Value;
 
@@ -38,8 +44,34 @@ pub async fn responder(d: &Deployment, function: Function, extra: &[(&str, &str)
         .expect("responder")
 }
 
+/// `r.handle`, for an event the template delivers to `r`'s function.
 pub async fn invoke(r: &Responder, event: Value) -> Result<Report, ResponseError> {
+    assert_delivered(r, &event);
+    invoke_undelivered(r, event).await
+}
+
+/// For the few tests about an event the template would not deliver (a forgery, a bad body):
+/// what cordon does if one arrives anyway.
+pub async fn invoke_undelivered(r: &Responder, event: Value) -> Result<Report, ResponseError> {
     r.handle(event, &unique("request")).await
+}
+
+/// No test hands a function what template.yaml's EventBridge rules would not deliver to it.
+pub fn assert_delivered(r: &Responder, event: &Value) {
+    let reached = reached(r, event);
+    let function = r.function().name();
+    assert!(
+        reached.contains_key(function),
+        "template.yaml delivers this event to {reached:?}, not to {function}: {event}"
+    );
+}
+
+/// The functions template.yaml's rules deliver `event` to (with `r`'s canary keys as the
+/// template's parameter), each with the rule that does.
+pub fn reached(r: &Responder, event: &Value) -> std::collections::HashMap<String, String> {
+    let canary = r.config().rules.canary_keys.join(",");
+    let rules = patterns::rules(&serde_json::json!({"CanaryAccessKeys": canary})).expect("rules");
+    patterns::reaches(&moto().endpoint, &rules, event).expect("TestEventPattern")
 }
 
 /// quarantine-credentials with its AWS calls through `proxy`, retrying as the functions do.
@@ -63,28 +95,34 @@ pub async fn through_as(
     .expect("responder")
 }
 
-/// One invocation as Lambda makes it: `cordon::lambda::handle` (what `lambda_runtime` calls
-/// for each event) with a context as the Runtime API gives it, a minute before its deadline.
+/// One invocation as Lambda makes it, expected to succeed.
 pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
-    lambda_handle(r, event)
+    lambda_try(r, event)
         .await
         .unwrap_or_else(|e| panic!("{}: {}", e.error_type, e.error_message))
 }
 
-/// [`lambda_invoke`], for an invocation that may fail: what Lambda would get back.
-pub async fn lambda_handle(
-    r: &Responder,
-    event: Value,
-) -> Result<Report, lambda_runtime::Diagnostic> {
+/// One invocation as Lambda makes it: `cordon::lambda::handle` (what `lambda_runtime` calls
+/// for each event) with a context as the Runtime API gives it, a minute before its deadline.
+/// An error is what Lambda records for a failed invocation (and retries).
+pub async fn lambda_try(r: &Responder, event: Value) -> Result<Report, lambda_runtime::Diagnostic> {
     let mut context = lambda_runtime::Context::default();
     context.request_id = unique("request");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock");
     context.deadline = u64::try_from(now.as_millis()).expect("millis") + 60_000;
-    context.invoked_function_arn =
-        "arn:aws:lambda:us-east-1:123456789012:function:quarantine-credentials".to_owned();
-    cordon::lambda::handle(r, lambda_runtime::LambdaEvent::new(event, context)).await
+    context.invoked_function_arn = format!(
+        "arn:aws:lambda:us-east-1:123456789012:function:{}",
+        r.function().name()
+    );
+    assert_delivered(r, &event);
+    // Boxed: the invocation's state on the heap, not in each test's own future (on its stack).
+    Box::pin(cordon::lambda::handle(
+        r,
+        lambda_runtime::LambdaEvent::new(event, context),
+    ))
+    .await
 }
 
 /// The sample IAM-user finding, aimed at `user`'s `key` under a fresh finding id.

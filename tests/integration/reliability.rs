@@ -287,7 +287,7 @@ async fn own_role_is_protected_at_start_up() {
     set.add(p);
     let role =
         cordon::principal::Principal::Role(cordon::ids::IamName::parse("cordon-fn").unwrap());
-    assert!(set.matching(None, &role).is_some());
+    assert!(set.matching(None, &role, None).is_some());
     let _: &Deployment;
 }
 

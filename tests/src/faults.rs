@@ -90,8 +90,9 @@ pub struct FaultProxy {
     pub answered: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-/// Answer the next `times` requests for the query API `action` (e.g. `AttachUserPolicy`) with
-/// the error `code` and HTTP `status`, as IAM would, without forwarding them.
+/// Answer the next `times` requests for the API `action` (e.g. `AttachUserPolicy`, or a JSON
+/// protocol's `UpdateItem`) with the error `code` and HTTP `status`, in that service's wire
+/// format (IAM's XML, DynamoDB's JSON), without forwarding them.
 #[derive(Debug, Clone)]
 pub struct Scripted {
     pub action: &'static str,
@@ -124,12 +125,29 @@ pub fn ec2_error(code: &str, message: &str) -> String {
     format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>scripted</RequestID></Response>")
 }
 
-/// One scripted answer: the HTTP response, for the next `times` requests for `action` (whose
-/// body holds `contains`).
-struct Rule {
+/// Forward the next `times` requests for `action` untouched: written before a [`Scripted`]
+/// rule for the same action, it lets the first calls through (a claim) and fails later ones.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub action: &'static str,
+    pub times: usize,
+}
+
+/// What a rule does with a request it matches.
+enum Reply {
+    Error {
+        status: &'static str,
+        code: &'static str,
+    },
+    Raw(String),
+    Forward,
+}
+
+/// One scripted rule, for the next `times` requests for `action` (whose body holds `contains`).
+pub struct Rule {
     action: &'static str,
     contains: String,
-    response: String,
+    reply: Reply,
     times: usize,
 }
 
@@ -138,7 +156,10 @@ impl From<Scripted> for Rule {
         Self {
             action: s.action,
             contains: String::new(),
-            response: query_error(s.status, s.code, "scripted by the test"),
+            reply: Reply::Error {
+                status: s.status,
+                code: s.code,
+            },
             times: s.times,
         }
     }
@@ -158,15 +179,36 @@ impl From<Answer> for Rule {
         Self {
             action: a.action,
             contains: String::new(),
-            response: format!(
+            reply: Reply::Raw(format!(
                 "HTTP/1.1 {}\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
                 a.status,
                 a.body.len(),
                 a.body
-            ),
+            )),
             times: a.times,
         }
     }
+}
+
+impl From<Forward> for Rule {
+    fn from(f: Forward) -> Self {
+        Self {
+            action: f.action,
+            contains: String::new(),
+            reply: Reply::Forward,
+            times: f.times,
+        }
+    }
+}
+
+/// The JSON protocols (DynamoDB) name the operation in `X-Amz-Target: <Service>.<Action>`.
+fn json_target(request: &str) -> Option<&str> {
+    request.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("x-amz-target")
+            .then(|| value.trim().rsplit('.').next())
+            .flatten()
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -212,7 +254,12 @@ impl FaultProxy {
     /// Proxies to `upstream` without faults, answering the calls `answers` names itself (the
     /// first rule for an action that has answers left wins, so a sequence is written in order).
     pub async fn answering(upstream: &str, answers: Vec<Answer>) -> Result<Self, BoxError> {
-        Self::with_rules(upstream, 0, 1, answers.into_iter().map(Rule::from)).await
+        Self::in_order(upstream, answers.into_iter().map(Rule::from).collect()).await
+    }
+
+    /// Proxies to `upstream` without faults, applying `rules` of any kind in order.
+    pub async fn in_order(upstream: &str, rules: Vec<Rule>) -> Result<Self, BoxError> {
+        Self::with_rules(upstream, 0, 1, rules.into_iter()).await
     }
 
     /// [`FaultProxy::answering`], each answer only for the requests that hold its `contains`.
@@ -220,7 +267,7 @@ impl FaultProxy {
         upstream: &str,
         answers: Vec<AnswerWhen>,
     ) -> Result<Self, BoxError> {
-        Self::with_rules(upstream, 0, 1, answers.into_iter().map(Rule::from)).await
+        Self::in_order(upstream, answers.into_iter().map(Rule::from).collect()).await
     }
 
     async fn with_rules(
@@ -299,23 +346,45 @@ fn service(request: &[u8]) -> String {
         .to_owned()
 }
 
-/// The script's answer to this request, if any, used up by one. The request's body is kept.
+/// The script's answer to this request, if any, used up by one (a [`Forward`] is used up and
+/// answers nothing). The body of a request it answered is kept.
 fn scripted_answer(
     request: &[u8],
     script: &std::sync::Mutex<Vec<Rule>>,
     answered: &std::sync::Mutex<Vec<String>>,
 ) -> Option<String> {
     let text = String::from_utf8_lossy(request);
+    let target = json_target(&text);
     let mut script = script.lock().ok()?;
     let entry = script.iter_mut().find(|s| {
-        s.times > 0 && text.contains(&format!("Action={}&", s.action)) && text.contains(&s.contains)
+        s.times > 0
+            && (target == Some(s.action) || text.contains(&format!("Action={}&", s.action)))
+            && text.contains(&s.contains)
     })?;
     entry.times -= 1;
+    let response = match &entry.reply {
+        Reply::Forward => return None,
+        Reply::Raw(response) => response.clone(),
+        Reply::Error { status, code } if target.is_some() => {
+            json_error(status, code, "scripted by the test")
+        }
+        Reply::Error { status, code } => query_error(status, code, "scripted by the test"),
+    };
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     if let Ok(mut seen) = answered.lock() {
         seen.push(body.to_owned());
     }
-    Some(entry.response.clone())
+    Some(response)
+}
+
+/// An error as DynamoDB's JSON protocol sends it.
+fn json_error(status: &str, code: &str, message: &str) -> String {
+    let body =
+        format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#);
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 fn query_error(status: &str, code: &str, message: &str) -> String {
@@ -328,11 +397,13 @@ fn query_error(status: &str, code: &str, message: &str) -> String {
 
 fn throttle_response(service: &str) -> String {
     let (status, content_type, body) = match service {
-        "dynamodb" => (
-            "400 Bad Request",
-            "application/x-amz-json-1.0",
-            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.to_owned(),
-        ),
+        "dynamodb" => {
+            return json_error(
+                "400 Bad Request",
+                "ThrottlingException",
+                "Rate of requests exceeds the allowed throughput.",
+            )
+        }
         "ec2" => (
             "503 Service Unavailable",
             "text/xml",

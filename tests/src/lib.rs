@@ -20,6 +20,7 @@ use cordon::ledger::{BY_RESOURCE_INDEX, OPEN_INDEX};
 use serde_json::Value;
 
 pub mod faults;
+pub mod patterns;
 pub mod runtime_api;
 pub mod seed;
 pub mod watch;

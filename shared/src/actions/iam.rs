@@ -55,6 +55,27 @@ enum PolicyDocument {
     Absent,
 }
 
+impl PolicyDocument {
+    /// For the record's before-state.
+    fn shown(&self) -> String {
+        match self {
+            Self::Ours => "cordon's".to_owned(),
+            Self::Altered { version } => format!("altered ({version})"),
+            Self::Absent => "absent".to_owned(),
+        }
+    }
+
+    /// What the record says was tampered with, when this is not our document.
+    fn tampered(&self, policy_arn: &str) -> Option<String> {
+        match self {
+            Self::Altered { version } => Some(format!(
+                "{policy_arn}: default version {version} was not cordon's document (tampered with, or an older cordon build's); restored"
+            )),
+            Self::Ours | Self::Absent => None,
+        }
+    }
+}
+
 impl IamActions {
     pub fn new(client: aws_sdk_iam::Client, account: &AccountId) -> Self {
         Self {
@@ -100,6 +121,14 @@ impl IamActions {
                 .collect(),
             Err(e) => {
                 let target = key.map_or_else(|| user.to_string(), ToString::to_string);
+                if e.is("NoSuchEntity") {
+                    // Its keys went with it: nothing is left to stop.
+                    return vec![skipped(
+                        Action::DeactivateAccessKey,
+                        target,
+                        format!("user {user} no longer exists"),
+                    )];
+                }
                 return vec![read_failed(Action::DeactivateAccessKey, target, &e)];
             }
         };
@@ -177,29 +206,15 @@ impl IamActions {
             dry_run,
             observed.map(|(o, ..)| o),
             || async {
-                let tampered = match &document {
-                    PolicyDocument::Altered { version } => Some(format!(
-                        "{}: default version {version} was not cordon's document (tampered with, or an older cordon build's); restored",
-                        self.policy_arn
-                    )),
-                    PolicyDocument::Ours | PolicyDocument::Absent => None,
-                };
-                let created = self.converge_policy(&document).await?;
                 if attached_before {
                     // Attached already: only the document needed restoring.
-                    let verified = read_back(
-                        || async { self.policy_document().await.ok() == Some(PolicyDocument::Ours) },
-                        |shown| *shown,
-                    )
-                    .await;
+                    let restored = self.restore_document(&document).await?;
                     return Ok(Applied {
                         after: json!({"attached": self.policy_arn, "document_restored": true}),
-                        note: created,
-                        verified: Some(verified),
-                        tampered,
-                        ..Applied::default()
+                        ..restored
                     });
                 }
+                let created = self.converge_policy(&document).await?;
                 let mut attached = self.attach_once(who).await;
                 // A policy created a moment ago may not be visible yet: NoSuchEntity is not final.
                 for wait in [250, 500, 1000] {
@@ -243,12 +258,50 @@ impl IamActions {
                     after,
                     note,
                     verified: Some(verified),
-                    tampered,
+                    tampered: document.tampered(&self.policy_arn),
                     ..Applied::default()
                 })
             },
         )
         .await
+    }
+
+    /// Make this build's document the quarantine policy's default version again, attached to
+    /// anyone or not: for a call that touched the policy, whoever made it and whatever becomes
+    /// of them. The document is what holds every quarantine in the account.
+    pub async fn restore_quarantine_policy(&self, dry_run: bool) -> ActionRecord {
+        let found = self.policy_document().await;
+        let document = found.as_ref().map_or(PolicyDocument::Absent, Clone::clone);
+        let observed = found.map(|d| Observed {
+            in_place: d == PolicyDocument::Ours,
+            state: json!({"policy": self.policy_arn, "quarantine_document": d.shown()}),
+        });
+        converge(
+            Action::RestoreQuarantinePolicy,
+            self.policy_arn.clone(),
+            dry_run,
+            observed,
+            || self.restore_document(&document),
+        )
+        .await
+    }
+
+    /// Converge the policy to this build's document and read it back; the result says what was
+    /// found tampered with.
+    async fn restore_document(&self, found: &PolicyDocument) -> Result<Applied, AwsError> {
+        let note = self.converge_policy(found).await?;
+        let verified = read_back(
+            || async { self.policy_document().await.ok() == Some(PolicyDocument::Ours) },
+            |shown| *shown,
+        )
+        .await;
+        Ok(Applied {
+            after: json!({"policy": self.policy_arn, "quarantine_document": PolicyDocument::Ours.shown()}),
+            note,
+            verified: Some(verified),
+            tampered: found.tampered(&self.policy_arn),
+            ..Applied::default()
+        })
     }
 
     async fn attach_once(&self, who: Iam<'_>) -> Result<(), AwsError> {
@@ -301,15 +354,10 @@ impl IamActions {
         let is_attached = attached.contains(&self.policy_arn);
         let fallback = inline.iter().any(|n| n == policy::FALLBACK_POLICY_NAME);
         let in_place = fallback || (is_attached && document == PolicyDocument::Ours);
-        let shown = match &document {
-            PolicyDocument::Ours => "cordon's".to_owned(),
-            PolicyDocument::Altered { version } => format!("altered ({version})"),
-            PolicyDocument::Absent => "absent".to_owned(),
-        };
         Ok((
             Observed {
                 in_place,
-                state: json!({"attached_policies": attached, "inline_policies": inline, "quarantine_document": shown}),
+                state: json!({"attached_policies": attached, "inline_policies": inline, "quarantine_document": document.shown()}),
             },
             document,
             is_attached,

@@ -23,6 +23,7 @@ use crate::policy::rfc3339_seconds;
 pub enum Action {
     DeactivateAccessKey,
     AttachQuarantinePolicy,
+    RestoreQuarantinePolicy,
     RevokeSessions,
     TagPrincipal,
     RemoveLoginProfile,
@@ -44,6 +45,7 @@ impl Action {
         match self {
             Self::DeactivateAccessKey => "deactivate_access_key",
             Self::AttachQuarantinePolicy => "attach_quarantine_policy",
+            Self::RestoreQuarantinePolicy => "restore_quarantine_policy",
             Self::RevokeSessions => "revoke_sessions",
             Self::TagPrincipal => "tag_principal",
             Self::RemoveLoginProfile => "remove_login_profile",
@@ -80,6 +82,14 @@ impl Action {
                 "iam:AttachRolePolicy",
                 "iam:ListRolePolicies",
                 "iam:PutRolePolicy",
+            ],
+            Self::RestoreQuarantinePolicy => &[
+                "iam:GetPolicy",
+                "iam:GetPolicyVersion",
+                "iam:CreatePolicy",
+                "iam:CreatePolicyVersion",
+                "iam:ListPolicyVersions",
+                "iam:DeletePolicyVersion",
             ],
             Self::RevokeSessions => &[
                 "iam:GetUserPolicy",

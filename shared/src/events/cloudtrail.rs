@@ -4,6 +4,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The path of service-linked roles (`arn:aws:iam::<account>:role/aws-service-role/<service>/…`).
+const SERVICE_LINKED_ROLE_PATH: &str = "aws-service-role/";
+
 /// Our own type, not `aws_lambda_events`' `AWSAPICall`: that one requires `requestID`, `eventID`,
 /// `userAgent` and `sourceIPAddress`, which real records (console sign-ins, AWS's own examples) lack.
 #[derive(Debug, Clone, Deserialize)]
@@ -97,10 +100,20 @@ impl Record {
     /// sessions, `signin.amazonaws.com` for the console, Secrets Manager calling KMS). The call is
     /// that principal acting, with its own permissions: a backdoor key created through a stack is
     /// the stack deployer's doing.
+    ///
+    /// A service-linked role's session is the service too: IAM reserves the `/aws-service-role/`
+    /// path for roles only AWS creates, which only their service can assume and nobody can change.
     pub fn by_aws_service(&self) -> bool {
         let id = &self.user_identity;
         match id.kind.as_deref() {
             Some("AWSService") => true,
+            Some("AssumedRole") => id
+                .session_context
+                .as_ref()
+                .and_then(|c| c.session_issuer.as_ref())
+                .and_then(|i| i.arn.as_deref())
+                .and_then(|arn| arn.split_once(":role/"))
+                .is_some_and(|(_, path)| path.starts_with(SERVICE_LINKED_ROLE_PATH)),
             None => id.invoked_by.is_some(),
             Some(_) => false,
         }
@@ -152,5 +165,17 @@ mod tests {
         let event = identity(json!({"accountId": "123456789012", "invokedBy": "AWS Internal"}));
         assert!(event.by_aws_service());
         assert!(!identity(json!({"type": "IAMUser"})).by_aws_service());
+        // A service-linked role's session (IAM refuses that path to CreateRole); an ordinary
+        // role under `/service-role/` is anyone's.
+        let session = |arn: &str| {
+            identity(json!({"type": "AssumedRole",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": arn}}}))
+        };
+        let linked = "arn:aws:iam::123456789012:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty";
+        assert!(session(linked).by_aws_service());
+        let ordinary = "arn:aws:iam::123456789012:role/service-role/codebuild-deploy";
+        assert!(!session(ordinary).by_aws_service());
+        let named_like = "arn:aws:iam::123456789012:role/ops/aws-service-role/x";
+        assert!(!session(named_like).by_aws_service());
     }
 }

@@ -72,6 +72,9 @@ pub struct Service {
     pub count: Option<u64>,
     #[serde(default)]
     pub event_last_seen: Option<String>,
+    /// `ACTOR` (the resource did it) or `TARGET` (it was done to the resource).
+    #[serde(default)]
+    pub resource_role: Option<String>,
     /// Free-form in events (`{"sample": true}`, `{"unusual": …}`), so left untyped.
     #[serde(default)]
     pub additional_info: Option<serde_json::Value>,
@@ -90,6 +93,11 @@ impl Finding {
 
     pub fn resource_type(&self) -> &str {
         self.resource.resource_type.as_deref().unwrap_or("")
+    }
+
+    /// The resource was acted on from outside (probed, scanned, brute-forced), not the actor.
+    pub fn resource_is_target(&self) -> bool {
+        self.service.resource_role.as_deref() == Some("TARGET")
     }
 }
 

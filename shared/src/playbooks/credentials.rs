@@ -53,9 +53,15 @@ async fn stop_created(
 ) -> Vec<ActionRecord> {
     match created {
         None => Vec::new(),
-        Some(Created::AccessKey { user, key }) => {
-            iam.deactivate_keys(user, Some(key), false, dry_run).await
-        }
+        Some(Created::AccessKey {
+            user,
+            key: Some(key),
+        }) => iam.deactivate_keys(user, Some(key), false, dry_run).await,
+        Some(Created::AccessKey { user, key: None }) => vec![skipped(
+            Action::DeactivateAccessKey,
+            format!("user/{user}"),
+            format!("the record does not name the key the caller made: check {user}'s keys"),
+        )],
         Some(Created::LoginProfile { user }) => iam.remove_login_profile(user, dry_run).await,
     }
 }

@@ -5,10 +5,11 @@
 use time::OffsetDateTime;
 
 use crate::actions::iam::{Iam, IamActions};
-use crate::actions::instance::{InstanceActions, PROTECTED_TAG};
+use crate::actions::instance::InstanceActions;
 use crate::actions::{read_failed, Action};
 use crate::ids::{IncidentId, InstanceId};
 use crate::playbooks::Played;
+use crate::protect::{self, ProtectionTag, TagVerdict};
 
 pub struct Options {
     pub dry_run: bool,
@@ -16,6 +17,8 @@ pub struct Options {
     /// Also cut every session of the profile's roles, not only the credentials delivered to
     /// this instance: the whole fleet sharing a role loses its sessions too.
     pub revoke_whole_role: bool,
+    /// The administrator's reserved tag (PROTECTION_TAG_KEY), if any.
+    pub protection_tag: Option<ProtectionTag>,
 }
 
 pub async fn contain(
@@ -37,12 +40,20 @@ pub async fn contain(
             )])
         }
     };
-    if facts.protected {
-        return Played::Refused(format!(
-            "instance {instance} is tagged {PROTECTED_TAG}=true"
-        ));
-    }
+    let unhonoured = match protect::tag_verdict(opts.protection_tag.as_ref(), &facts.tags) {
+        TagVerdict::Protected(why) => {
+            return Played::Refused(format!("instance {instance} is {why}"))
+        }
+        TagVerdict::NotHonoured(note) => Some(note),
+        TagVerdict::Unprotected => None,
+    };
     let mut records = ec2.protect(&facts, dry_run).await;
+    if let (Some(note), Some(first)) = (unhonoured, records.first_mut()) {
+        first.note = Some(match first.note.take() {
+            Some(n) => format!("{n}; {note}"),
+            None => note,
+        });
+    }
     let (asg, elb, network, (credentials, roles)) = tokio::join!(
         ec2.detach_from_auto_scaling(instance, dry_run),
         ec2.deregister_from_target_groups(&facts, dry_run),

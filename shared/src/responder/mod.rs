@@ -1,15 +1,17 @@
 //! One invocation, start to end: event -> signal -> safety checks -> claim -> playbook -> ledger
 //! -> notification -> response. Both Lambda functions are this, with a different [`Function`].
 //!
-//! Each stage has its own module: [`refusal`] (why a target is not touched), [`budget`] (the
-//! rate limit), [`passes`] (the playbook and its extra passes), [`notice`] (when a person is
-//! told). The claim (why a delivery is a repeat) is the ledger's: [`crate::ledger::Ledger::claim`].
+//! Each stage has its own module: [`refusal`] (why a target is not touched), [`restore`]
+//! (cordon's quarantine policy put back when a call touched it, whoever made the call),
+//! [`budget`] (the rate limit), [`passes`] (the playbook and its extra passes), [`notice`] (when
+//! a person is told). The claim (why a delivery is a repeat) is the ledger's: [`crate::ledger::Ledger::claim`].
 
 mod budget;
 mod notice;
 mod passes;
 mod refusal;
 mod report;
+mod restore;
 
 pub use report::{Report, ResponseError};
 
@@ -95,6 +97,14 @@ impl Responder {
         })
     }
 
+    pub fn function(&self) -> Function {
+        self.function
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub async fn handle(&self, event: Value, request_id: &str) -> Result<Report, ResponseError> {
         self.handle_until(event, request_id, None).await
     }
@@ -159,13 +169,18 @@ impl Responder {
         let declined = self
             .refusal(&incident, &target)
             .or_else(|| notify_only.map(|reason| (Status::NotifyOnly, reason)));
-        if let Some((status, reason)) = declined {
-            return self
-                .decline(report, &incident, Some(&target), request_id, status, reason)
-                .await;
+        match declined {
+            Some((status, reason)) if !self.restores_quarantine(&incident) => {
+                self.decline(report, &incident, Some(&target), request_id, status, reason)
+                    .await
+            }
+            // A declined caller that touched cordon's policy: claimed like any response, so one
+            // invocation restores it, but the caller is not contained.
+            declined => {
+                self.respond(report, &incident, &target, declined, request_id, deadline)
+                    .await
+            }
         }
-        self.respond(report, &incident, &target, request_id, deadline)
-            .await
     }
 
     /// Record (and on first sight, notify) an incident we do not act on.
@@ -186,15 +201,26 @@ impl Responder {
             reason: Some(reason.clone()),
             ..report
         };
-        let delivery = self
+        let delivery = match self
             .ledger
             .note(incident, target, request_id, status, &reason)
             .await
-            .map_err(|error| ResponseError::Ledger {
-                incident: incident.id.clone(),
-                error,
-                report: Box::new(report.clone()),
-            })?;
+        {
+            Ok(delivery) => delivery,
+            // Unrecorded, so it may be a first delivery: told unless merely ignored.
+            Err(error) if notice::decline_is_news(status, 1) => {
+                return Err(self
+                    .ledger_failed(incident, target, request_id, error, report)
+                    .await)
+            }
+            Err(error) => {
+                return Err(ResponseError::Ledger {
+                    incident: incident.id.clone(),
+                    error,
+                    report: Box::new(report),
+                })
+            }
+        };
         report.delivery_number = Some(delivery);
         report.delivery = Some(if delivery > 1 {
             Delivery::Repeat
@@ -215,11 +241,14 @@ impl Responder {
         Ok(report)
     }
 
+    /// Contain the target, or with `declined` (a status and its reason) only record it, after
+    /// restoring cordon's policy if the incident's call touched it.
     async fn respond(
         &self,
         mut report: Report,
         incident: &Incident,
         target: &Target,
+        declined: Option<(Status, String)>,
         request_id: &str,
         deadline: Option<Instant>,
     ) -> Result<Report, ResponseError> {
@@ -228,14 +257,15 @@ impl Responder {
             .ledger
             .claim(incident, target, request_id, self.config.lease_seconds, now)
             .await;
-        let (delivery, kind, cutoff, previous, notified) = match claim {
+        let (delivery, kind, cutoff, previous, notified, cut_key) = match claim {
             Ok(Claim::Owned {
                 delivery,
                 kind,
                 cutoff,
                 previous,
                 notified,
-            }) => (Some(delivery), kind, cutoff, previous, notified),
+                cut_key,
+            }) => (Some(delivery), kind, cutoff, previous, notified, cut_key),
             Ok(Claim::Busy { delivery, owner }) => {
                 tracing::info!(incident = %incident.id, %owner, "another invocation is handling this incident");
                 return Ok(Report {
@@ -250,61 +280,84 @@ impl Responder {
             // Containment beats bookkeeping: act now, fail afterwards so the retry records it.
             Err(e) => {
                 tracing::error!(incident = %incident.id, error = %e, "ledger unavailable; containing anyway");
-                let played = self.run_playbook(incident, target, now, deadline).await;
-                report.status = Some(self.settle(&mut report, played));
-                return Err(ResponseError::Ledger {
-                    incident: incident.id.clone(),
-                    error: e,
-                    report: Box::new(report),
+                report.actions = self.restore_quarantine(incident).await;
+                report.status = Some(match declined {
+                    Some(declined) => passes::keep_declined(&mut report, declined),
+                    None => {
+                        let played = self.run_playbook(incident, target, now, deadline).await;
+                        self.settle(&mut report, played)
+                    }
                 });
+                return Err(self
+                    .ledger_failed(incident, Some(target), request_id, e, report)
+                    .await);
             }
         };
         report.delivery = Some(kind);
         report.delivery_number = delivery;
         // A repeat showing activity after the cutoff: the attacker holds a session issued since.
-        let continued = notice::activity_after(kind, incident, cutoff);
+        let continued = notice::activity_after(
+            kind,
+            incident,
+            cutoff,
+            target.access_key(),
+            cut_key.as_deref(),
+        );
         let cutoff = if continued.is_some() { now } else { cutoff };
-        let within_budget = if budget::spends_budget(kind, previous.as_deref(), self.config.dry_run)
-        {
-            self.within_budget(incident, now).await
+        report.actions = self.restore_quarantine(incident).await;
+        let status = if let Some(declined) = declined {
+            passes::keep_declined(&mut report, declined)
         } else {
-            Ok(true)
-        };
-        let status = match within_budget {
-            Ok(true) => {
-                let played = self.run_playbook(incident, target, cutoff, deadline).await;
-                self.settle(&mut report, played)
-            }
-            Ok(false) => {
-                report.reason = Some(self.deferral_reason());
-                tracing::warn!(incident = %incident.id, "containment deferred by the rate limit");
-                Status::Deferred
-            }
-            Err(error) => {
-                return Err(ResponseError::Ledger {
-                    incident: incident.id.clone(),
-                    error,
-                    report: Box::new(report),
-                })
+            let within_budget =
+                if budget::spends_budget(kind, previous.as_deref(), self.config.dry_run) {
+                    self.within_budget(incident, target, now).await
+                } else {
+                    Ok(true)
+                };
+            match within_budget {
+                Ok(true) => {
+                    let played = self.run_playbook(incident, target, cutoff, deadline).await;
+                    self.settle(&mut report, played)
+                }
+                Ok(false) => {
+                    report.reason = Some(self.deferral_reason());
+                    tracing::warn!(incident = %incident.id, "containment deferred by the rate limit");
+                    Status::Deferred
+                }
+                // Not knowing the budget is not a licence to spend it: nothing is changed, a
+                // person is told, and the failed invocation is retried.
+                Err(error) => {
+                    tracing::error!(incident = %incident.id, %error, "containment budget unreadable; not acting");
+                    report.status = Some(Status::Failed);
+                    report.reason = Some(
+                        "the account's containment budget could not be read from the ledger: cordon did NOT act yet"
+                            .to_owned(),
+                    );
+                    return Err(self
+                        .ledger_failed(incident, Some(target), request_id, error, report)
+                        .await);
+                }
             }
         };
         report.status = Some(status);
 
         let drift = notice::found_drift(kind, &report.actions);
-        if drift {
-            report.reason = Some("repeat delivery found drift and re-applied it".to_owned());
-        }
         let tampered = notice::found_tampering(&report.actions);
-        if tampered {
-            report.reason = Some(
-                "cordon's quarantine policy had been tampered with; this build's document was restored"
-                    .to_owned(),
-            );
-        }
-        if let Some(seen) = &continued {
-            report.reason = Some(format!(
+        let news = if let Some(seen) = &continued {
+            Some(format!(
                 "activity continued after containment (last seen {seen}, after the session cutoff): sessions cut again as of now"
-            ));
+            ))
+        } else if tampered {
+            Some("cordon's quarantine policy had been tampered with; this build's document was restored".to_owned())
+        } else {
+            drift.then(|| "repeat delivery found drift and re-applied it".to_owned())
+        };
+        // After the reason the status already has (a refusal, the rate limit), not instead of it.
+        if let Some(news) = news {
+            report.reason = Some(match report.reason.take() {
+                Some(why) => format!("{why}; {news}"),
+                None => news,
+            });
         }
         let mut notify_error = None;
         if notice::is_news(
@@ -335,16 +388,16 @@ impl Responder {
                     status,
                     actions: &report.actions,
                     notified: report.notified.then_some(status),
-                    moved_cutoff: continued.is_some().then_some(cutoff),
+                    moved_cutoff: continued.is_some().then_some((cutoff, target.access_key())),
+                    reason: report.reason.as_deref(),
                 },
             )
             .await;
+        // Any notification above promised a ledger record that is not there: say so.
         if let Err(error) = recorded {
-            return Err(ResponseError::Ledger {
-                incident: incident.id.clone(),
-                error,
-                report: Box::new(report),
-            });
+            return Err(self
+                .ledger_failed(incident, Some(target), request_id, error, report)
+                .await);
         }
         let failures: Vec<String> = report
             .actions

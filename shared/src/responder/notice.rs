@@ -1,12 +1,15 @@
-//! When a person is told, and the telling: once per status, again on failure or on drift.
+//! When a person is told, and the telling: once per status, again on failure or on drift, and
+//! whenever the ledger could not be written.
 
 use time::OffsetDateTime;
 
 use crate::actions::{ActionRecord, Outcome};
+use crate::aws::AwsError;
+use crate::ids::AccessKeyId;
 use crate::ledger::{Delivery, Status};
 use crate::notify;
 use crate::policy::rfc3339_seconds;
-use crate::signals::Incident;
+use crate::signals::{Incident, Target};
 
 use super::{Report, Responder, ResponseError};
 
@@ -20,15 +23,21 @@ pub(super) fn found_tampering(actions: &[ActionRecord]) -> bool {
     actions.iter().any(|a| a.tampered.is_some())
 }
 
-/// On a repeat, GuardDuty's `eventLastSeen` after the session cutoff: the attacker is still
-/// active with a session issued since. Returns when it was last seen.
+/// On a repeat, GuardDuty's `eventLastSeen` after the session cutoff, with a key the cutoff
+/// did not cover: the attacker is active with a credential issued since. Returns when it was
+/// last seen. The key the cutoff was set for, still "active", is only being refused: moving the
+/// cutoff for it would cut every legitimate session of a shared role again, as often as the
+/// attacker cares to keep calling.
 pub(super) fn activity_after(
     kind: Delivery,
     incident: &Incident,
     cutoff: OffsetDateTime,
+    key: Option<&AccessKeyId>,
+    cut_key: Option<&str>,
 ) -> Option<String> {
     let seen = incident.last_seen.filter(|seen| *seen > cutoff)?;
-    (kind == Delivery::Repeat).then(|| rfc3339_seconds(seen))
+    let new_key = key.is_some_and(|k| cut_key != Some(k.as_str()));
+    (kind == Delivery::Repeat && new_key).then(|| rfc3339_seconds(seen))
 }
 
 /// Whether this delivery is news: a failure or a change found on a repeat always is; otherwise only a status that
@@ -43,6 +52,35 @@ pub(super) fn decline_is_news(status: Status, delivery: u64) -> bool {
 }
 
 impl Responder {
+    /// A ledger write failed: a person is told all the same (the message says the record is
+    /// incomplete), and the invocation fails, so Lambda's retry records it.
+    pub(super) async fn ledger_failed(
+        &self,
+        incident: &Incident,
+        target: Option<&Target>,
+        request_id: &str,
+        error: AwsError,
+        mut report: Report,
+    ) -> ResponseError {
+        let message = notify::compose(
+            incident,
+            target,
+            report.status.unwrap_or(Status::Failed),
+            self.config.dry_run,
+            report.reason.as_deref(),
+            &report.actions,
+        )
+        .ledger_failed(&error, request_id);
+        // A failed publish is logged by `publish` and shows as `notified: false`; the ledger
+        // error stays the one the invocation fails with.
+        let _ = self.publish(incident, &message, &mut report).await;
+        ResponseError::Ledger {
+            incident: incident.id.clone(),
+            error,
+            report: Box::new(report),
+        }
+    }
+
     pub(super) async fn publish(
         &self,
         incident: &Incident,

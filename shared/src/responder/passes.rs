@@ -62,6 +62,7 @@ impl Responder {
                 access_key,
                 all_keys,
                 created,
+                ..
             } => {
                 let opts = credentials::Options {
                     dry_run: self.config.dry_run,
@@ -88,14 +89,15 @@ impl Responder {
                     dry_run: self.config.dry_run,
                     stop_instance: self.config.stop_instance,
                     revoke_whole_role: self.config.revoke_whole_instance_role,
+                    protection_tag: self.config.protection_tag.clone(),
                 };
                 instance::contain(&self.ec2, &self.iam, id, &incident.id, cutoff, &opts).await
             }
         }
     }
 
-    /// The incident's status from what the playbook did; a refusal (a protected instance) is
-    /// recorded with its reason.
+    /// The incident's status from what the playbook did, after what the report holds already
+    /// (the restore); a refusal (a protected instance) is recorded with its reason.
     pub(super) fn settle(&self, report: &mut Report, played: Played) -> Status {
         match played {
             Played::Refused(reason) => {
@@ -103,7 +105,7 @@ impl Responder {
                 Status::Protected
             }
             Played::Actions(actions) => {
-                report.actions = actions;
+                report.actions.extend(actions);
                 if report.actions.iter().any(ActionRecord::failed) {
                     Status::Failed
                 } else if self.config.dry_run {
@@ -113,6 +115,17 @@ impl Responder {
                 }
             }
         }
+    }
+}
+
+/// A declined caller (protected, root, notify-only) keeps its status and reason; the restore
+/// that ran regardless makes it failed if it failed.
+pub(super) fn keep_declined(report: &mut Report, (status, reason): (Status, String)) -> Status {
+    report.reason = Some(reason);
+    if report.actions.iter().any(ActionRecord::failed) {
+        Status::Failed
+    } else {
+        status
     }
 }
 

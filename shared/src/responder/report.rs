@@ -38,7 +38,7 @@ pub enum ResponseError {
         failures: String,
         report: Box<Report>,
     },
-    #[error("incident {incident}: the ledger could not be written ({error}); containment ran, the retry records it")]
+    #[error("incident {incident}: the ledger could not be written ({error}); the report says what was done, the retry records it")]
     Ledger {
         incident: IncidentId,
         error: AwsError,

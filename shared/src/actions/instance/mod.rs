@@ -12,6 +12,8 @@ mod service;
 pub use profile::{instance_revoke_document, INSTANCE_REVOKE_POLICY_PREFIX};
 pub use service::ELB_CONCURRENCY;
 
+use std::collections::BTreeMap;
+
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::Serialize;
 use serde_json::json;
@@ -22,8 +24,6 @@ use crate::aws::{aws, AwsError, Clients};
 use crate::ids::{IncidentId, InstanceId};
 use crate::policy::rfc3339_seconds;
 use register::Register;
-
-pub const PROTECTED_TAG: &str = "cordon:protected";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Interface {
@@ -47,7 +47,9 @@ pub struct Volume {
 pub struct InstanceFacts {
     pub id: InstanceId,
     pub state: String,
-    pub protected: bool,
+    /// Key to value. Whether a tag protects the instance is `protect::tag_verdict`'s to say.
+    #[serde(skip)]
+    pub tags: BTreeMap<String, String>,
     pub interfaces: Vec<Interface>,
     pub volumes: Vec<Volume>,
     pub profile_arn: Option<String>,
@@ -145,10 +147,11 @@ impl InstanceActions {
                 .and_then(|s| s.name())
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default(),
-            protected: instance
+            tags: instance
                 .tags()
                 .iter()
-                .any(|t| t.key() == Some(PROTECTED_TAG) && t.value() == Some("true")),
+                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or("").to_owned())))
+                .collect(),
             interfaces,
             volumes,
             profile_arn: instance
