@@ -33,6 +33,9 @@ pub struct Config {
     /// At most this many new containments per account per window; the rest are deferred.
     pub rate_limit: u32,
     pub rate_window_seconds: u64,
+    /// A rule and principal's notify-only incidents are published once per this window; the
+    /// rest are counted in the ledger.
+    pub notice_window_seconds: u64,
     pub rules: RuleSettings,
     pub trust_store: TrustStore,
 }
@@ -101,6 +104,7 @@ impl Config {
         };
         let rate_limit = u32::try_from(number("RATE_LIMIT", 10)?).unwrap_or(u32::MAX);
         let rate_window_seconds = number("RATE_WINDOW_SECONDS", 600)?.max(1);
+        let notice_window_seconds = number("NOTICE_WINDOW_SECONDS", 900)?.max(1);
         let list = |name: &str| -> Vec<String> {
             get(name)
                 .unwrap_or("")
@@ -226,6 +230,7 @@ impl Config {
             lease_seconds,
             rate_limit,
             rate_window_seconds,
+            notice_window_seconds,
         })
     }
 }

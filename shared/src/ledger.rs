@@ -11,6 +11,9 @@
 //!   state before.
 //! - `RATE#<account>#<window>` / `RATE`: the containments the budget allowed in a window;
 //!   `PAID#<account>#<resource>` / `BUDGET`: a target the budget paid for (`paid_at`).
+//! - `NOTICE#<account>#<finding type>#<resource>` / `WINDOW#<window>`: the notify-only incidents
+//!   of one rule and principal in a window (`seen`, `first_incident`, `last_incident`): the
+//!   first was published, the rest only counted.
 //!
 //! Queries: all of an incident = `pk` alone; all incidents of a principal or instance = index
 //! `by-resource` (`resource_pk`, `created_at`); open incidents = sparse index `open`
@@ -107,6 +110,21 @@ pub struct Settled<'a> {
     pub moved_cutoff: Option<(OffsetDateTime, Option<&'a AccessKeyId>)>,
     /// Why the incident stands as it does (a refusal, drift, tampering), when there is a why.
     pub reason: Option<&'a str>,
+}
+
+/// A notify-only incident counted in its rule and principal's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoticeCount {
+    /// How many the window has seen, this one included: only the first is published.
+    pub seen: u64,
+    /// For the window's first: how many the window before saw (all but its first unpublished).
+    pub previous: u64,
+    pub window_end: OffsetDateTime,
+}
+
+fn window_start(window: u64, window_seconds: u64) -> OffsetDateTime {
+    let at = i64::try_from(window.saturating_mul(window_seconds)).unwrap_or(i64::MAX);
+    OffsetDateTime::from_unix_timestamp(at).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 pub struct Ledger {
@@ -526,6 +544,85 @@ impl Ledger {
             Err(e) if e.is("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Count one notify-only incident against its rule (`incident.kind`) and principal or
+    /// instance (`resource_key`) in the window holding `now`. Returns how many the window has
+    /// seen with this one and, for the window's first, how many the window before saw.
+    pub async fn count_notice(
+        &self,
+        incident: &Incident,
+        account: &str,
+        resource_key: &str,
+        window_seconds: u64,
+        now: OffsetDateTime,
+    ) -> Result<NoticeCount, AwsError> {
+        let window_seconds = window_seconds.max(1);
+        let window = now.unix_timestamp() as u64 / window_seconds;
+        let key = s(format!(
+            "NOTICE#{account}#{}#{}",
+            incident.kind,
+            resource_key.to_ascii_lowercase()
+        ));
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key.clone())
+            .key("sk", s(format!("WINDOW#{window}")))
+            .update_expression(
+                "ADD #seen :one SET #first = if_not_exists(#first, :id), #last = :id, #start = if_not_exists(#start, :start)",
+            )
+            .expression_attribute_names("#seen", "seen")
+            .expression_attribute_names("#first", "first_incident")
+            .expression_attribute_names("#last", "last_incident")
+            .expression_attribute_names("#start", "window_start")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":id", s(incident.id.as_str()))
+            .expression_attribute_values(
+                ":start",
+                s(rfc3339_seconds(window_start(window, window_seconds))),
+            )
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(aws)?;
+        let seen = out.attributes().map_or(1, |i| number(i, "seen"));
+        let previous = if seen == 1 && window > 0 {
+            let before = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", key)
+                .key("sk", s(format!("WINDOW#{}", window - 1)))
+                .send()
+                .await
+                .map_err(aws)?;
+            before.item().map_or(0, |i| number(i, "seen"))
+        } else {
+            0
+        };
+        Ok(NoticeCount {
+            seen,
+            previous,
+            window_end: window_start(window + 1, window_seconds),
+        })
+    }
+
+    /// An incident's reason, rewritten after it was noted (a notice counted, not published).
+    pub async fn amend_reason(&self, incident: &Incident, reason: &str) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(incident))
+            .key("sk", self.meta())
+            .update_expression("SET #reason = :reason")
+            .expression_attribute_names("#reason", "reason")
+            .expression_attribute_values(":reason", s(reason))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(())
     }
 
     /// An incident we decided not to act on (ignored, protected, notify-only): recorded with its

@@ -6,6 +6,7 @@ mod corpus;
 mod coverage;
 mod credentials;
 mod delivery;
+mod floods;
 mod instance;
 mod instance_network;
 mod instance_profile;

@@ -4,9 +4,11 @@
 //! Each stage has its own module: [`refusal`] (why a target is not touched), [`restore`]
 //! (cordon's quarantine policy put back when a call touched it, whoever made the call),
 //! [`budget`] (the rate limit), [`passes`] (the playbook and its extra passes), [`notice`] (when
-//! a person is told). The claim (why a delivery is a repeat) is the ledger's: [`crate::ledger::Ledger::claim`].
+//! a person is told), [`flood`] (a rule and principal's notify-only incidents told once per
+//! window). The claim (why a delivery is a repeat) is the ledger's: [`crate::ledger::Ledger::claim`].
 
 mod budget;
+mod flood;
 mod notice;
 mod passes;
 mod refusal;
@@ -227,17 +229,34 @@ impl Responder {
         } else {
             Delivery::New
         });
-        if notice::decline_is_news(status, delivery) {
-            let message = notify::compose(
-                incident,
-                target,
-                status,
-                self.config.dry_run,
-                Some(&reason),
-                &[],
-            );
-            self.publish(incident, &message, &mut report).await?;
+        if !notice::decline_is_news(status, delivery) {
+            return Ok(report);
         }
+        let reason = match self.tell_or_count(incident, target, status).await {
+            flood::Telling::Publish(note) => match note {
+                Some(note) => format!("{reason}; {note}"),
+                None => reason,
+            },
+            flood::Telling::Counted(why) => {
+                let reason = format!("{reason}; {why}");
+                // The count is the record; failing to say so on the incident loses nothing.
+                if let Err(error) = self.ledger.amend_reason(incident, &reason).await {
+                    tracing::warn!(incident = %incident.id, %error, "could not record why the notice was not published");
+                }
+                report.reason = Some(reason);
+                return Ok(report);
+            }
+        };
+        report.reason = Some(reason.clone());
+        let message = notify::compose(
+            incident,
+            target,
+            status,
+            self.config.dry_run,
+            Some(&reason),
+            &[],
+        );
+        self.publish(incident, &message, &mut report).await?;
         Ok(report)
     }
 
