@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::events::cloudtrail::Record;
 use crate::ids::{AccountId, IamName};
 use crate::policy::{
-    FALLBACK_POLICY_NAME, QUARANTINE_POLICY_NAME, QUARANTINE_POLICY_PATH,
-    REVOKE_SESSIONS_POLICY_NAME,
+    FALLBACK_POLICY_NAME, INSTANCE_REVOKE_POLICY_PREFIX, QUARANTINE_POLICY_NAME,
+    QUARANTINE_POLICY_PATH, REVOKE_SESSIONS_POLICY_NAME,
 };
 use crate::principal::{IamPath, Principal};
 use crate::protect::PrincipalPatterns;
@@ -303,6 +303,8 @@ pub static RULES: &[Rule] = &[
     //   (fallback quarantine) deleted from a user or role. The record cannot tell whether cordon
     //   put that policy there (the console's "Revoke active sessions" writes the same name), so
     //   any deletion counts;
+    // - an instance's `CordonRevokeInstanceCredentials-<instance>` deleted from its role or
+    //   rewritten (`PutRolePolicy` under that name);
     // - `UpdateAccessKey` to `Active`. The record cannot tell whether cordon deactivated that key,
     //   so any reactivation counts: a person releasing a key by hand does so as a protected
     //   principal (notified, not contained) or as the deployer;
@@ -325,6 +327,7 @@ pub static RULES: &[Rule] = &[
             (IAM, "DetachGroupPolicy"),
             (IAM, "DeleteUserPolicy"),
             (IAM, "DeleteRolePolicy"),
+            (IAM, "PutRolePolicy"),
             (IAM, "UpdateAccessKey"),
             (IAM, "TagUser"),
             (IAM, "UntagUser"),
@@ -649,6 +652,12 @@ fn listed(list: &PrincipalPatterns, r: &Record) -> bool {
         .is_some()
 }
 
+/// cordon's deny of one instance's credentials on its role (IAM names ignore case).
+fn is_instance_revoke(name: &str) -> bool {
+    name.get(..INSTANCE_REVOKE_POLICY_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(INSTANCE_REVOKE_POLICY_PREFIX))
+}
+
 /// The call was made by one of cordon's own roles or by its deployer.
 fn by_cordon(r: &Record, s: &RuleSettings) -> bool {
     listed(&s.cordon_principals, r)
@@ -721,8 +730,11 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
             r.request_str("policyName").is_some_and(|n| {
                 n.eq_ignore_ascii_case(REVOKE_SESSIONS_POLICY_NAME)
                     || n.eq_ignore_ascii_case(FALLBACK_POLICY_NAME)
+                    || is_instance_revoke(n)
             })
         }
+        // Rewriting an instance's deny under its own name undoes it as surely as deleting it.
+        (IAM, "PutRolePolicy") => r.request_str("policyName").is_some_and(is_instance_revoke),
         (IAM, "UpdateAccessKey") => r
             .request_str("status")
             .is_some_and(|st| st.eq_ignore_ascii_case("Active")),
@@ -1169,6 +1181,16 @@ mod tests {
                 IAM,
                 "DeleteUserPolicy",
                 json!({"userName": "alice", "policyName": "CordonQuarantineDenyAll"}),
+            ),
+            (
+                IAM,
+                "DeleteRolePolicy",
+                json!({"roleName": "web", "policyName": "CordonRevokeInstanceCredentials-i-0123456789abcdef0"}),
+            ),
+            (
+                IAM,
+                "PutRolePolicy",
+                json!({"roleName": "web", "policyName": "cordonrevokeinstancecredentials-i-0123456789abcdef0", "policyDocument": "{}"}),
             ),
             (
                 IAM,

@@ -70,7 +70,7 @@ pub(crate) async fn instance_credentials_denied(
         .role_name(role)
         .policy_name(format!(
             "{}{instance}",
-            cordon::actions::instance::INSTANCE_REVOKE_POLICY_PREFIX
+            cordon::policy::INSTANCE_REVOKE_POLICY_PREFIX
         ))
         .send()
         .await

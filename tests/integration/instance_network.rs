@@ -183,6 +183,35 @@ async fn a_squatted_group_name_does_not_stop_isolation() {
     );
 }
 
+/// Someone creates, first, the very name cordon picks (EC2 answers InvalidGroup.Duplicate,
+/// scripted: the names carry the time in nanoseconds). cordon picks a new name and isolates.
+#[tokio::test]
+async fn a_group_name_taken_first_is_replaced_by_a_new_one() {
+    let d = deployment().await;
+    let w = seed(&d, &[]).await.unwrap();
+    let proxy = FaultProxy::answering(
+        &moto().endpoint,
+        vec![Answer {
+            action: "CreateSecurityGroup",
+            status: "400 Bad Request",
+            body: ec2_error(
+                "InvalidGroup.Duplicate",
+                "The security group already exists",
+            ),
+            times: 2,
+        }],
+    )
+    .await
+    .unwrap();
+    let r = through_as(Function::IsolateInstance, &proxy, &d, &[]).await;
+
+    let report = lambda_invoke(&r, finding(&w.instance).1).await;
+
+    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    assert_eq!(proxy.answered.lock().unwrap().len(), 2, "both taken names");
+    assert!(isolated(&report).iter().all(|a| a.verified == Some(true)));
+}
+
 /// An SCP (or Firewall Manager) forbids 0.0.0.0/0, so the untracking group cannot be opened.
 /// EC2 answers UnauthorizedOperation (scripted: moto enforces no SCP). The interfaces go straight
 /// into isolation, and the record says open connections may stay tracked.

@@ -113,7 +113,7 @@ async fn the_role_is_remembered_through_a_failed_lookup_and_a_disassociated_prof
         .role_name(&w.role)
         .policy_name(format!(
             "{}{}",
-            cordon::actions::instance::INSTANCE_REVOKE_POLICY_PREFIX,
+            cordon::policy::INSTANCE_REVOKE_POLICY_PREFIX,
             w.instance
         ))
         .send()
@@ -126,4 +126,61 @@ async fn the_role_is_remembered_through_a_failed_lookup_and_a_disassociated_prof
         Some(denial(&w.instance)),
         "re-applied from memory"
     );
+}
+
+/// A stolen key deletes the instance's deny from its role, or rewrites it under its name:
+/// that is `cordon-tampered`, and the key's user is contained.
+#[tokio::test]
+async fn undoing_the_instance_deny_contains_whoever_did_it() {
+    for (call, extra) in [
+        ("DeleteRolePolicy", serde_json::json!({})),
+        (
+            "PutRolePolicy",
+            serde_json::json!({"policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"}),
+        ),
+    ] {
+        let d = deployment().await;
+        let user = integration_tests::unique("mallory");
+        let keys = integration_tests::seed_user(&d.clients.iam, &user, 1)
+            .await
+            .unwrap();
+        let mut e = integration_tests::event("cloudtrail-stop-logging.json").unwrap();
+        let detail = &mut e["detail"];
+        detail["eventID"] = integration_tests::unique("event").into();
+        detail["eventSource"] = "iam.amazonaws.com".into();
+        detail["eventName"] = call.into();
+        detail["userIdentity"]["userName"] = user.clone().into();
+        detail["userIdentity"]["arn"] = format!("arn:aws:iam::{ACCOUNT}:user/{user}").into();
+        detail["userIdentity"]["accessKeyId"] = keys[0].clone().into();
+        let mut params = serde_json::json!({
+            "roleName": "web",
+            "policyName": format!("{}i-0123456789abcdef0", cordon::policy::INSTANCE_REVOKE_POLICY_PREFIX),
+        });
+        params
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        detail["requestParameters"] = params;
+        let r = responder(&d, Function::QuarantineCredentials, &[]).await;
+
+        let report = lambda_invoke(&r, e).await;
+
+        assert_eq!(
+            report.status,
+            Some(Status::Contained),
+            "{call}: {report:#?}"
+        );
+        assert_eq!(
+            report.finding_type.as_deref(),
+            Some("CloudTrail:cordon-tampered")
+        );
+        assert_eq!(
+            integration_tests::key_statuses(&d.clients.iam, &user)
+                .await
+                .unwrap()[0]
+                .1,
+            "Inactive",
+            "{call}"
+        );
+    }
 }

@@ -21,6 +21,9 @@ use crate::aws::{aws, AwsError};
 
 pub(super) const PURPOSE_TAG: &str = "cordon:purpose";
 
+/// Names tried for a new group before a name someone else holds counts as a failure.
+const NAME_TRIES: u32 = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Untrack,
@@ -200,30 +203,39 @@ impl InstanceActions {
         vpc: &str,
         purpose: Purpose,
     ) -> Result<(GroupId, SecurityGroup), AwsError> {
-        let name = format!(
-            "{}{}",
-            purpose.name_prefix(),
-            OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000
-        );
-        let created = self
-            .ec2
-            .create_security_group()
-            .vpc_id(vpc)
-            .group_name(&name)
-            .description(format!(
-                "cordon incident response: {} (created and managed by cordon, do not edit)",
-                purpose.as_str()
-            ))
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::SecurityGroup)
-                    .tags(tag(PURPOSE_TAG, purpose.as_str()))
-                    .tags(tag("Name", &name))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(aws)?;
+        // Someone may have taken a name first (the names are guessable): a new name, then.
+        let mut tries = 0;
+        let created = loop {
+            let name = format!(
+                "{}{}",
+                purpose.name_prefix(),
+                OffsetDateTime::now_utc().unix_timestamp_nanos()
+            );
+            let created = self
+                .ec2
+                .create_security_group()
+                .vpc_id(vpc)
+                .group_name(&name)
+                .description(format!(
+                    "cordon incident response: {} (created and managed by cordon, do not edit)",
+                    purpose.as_str()
+                ))
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::SecurityGroup)
+                        .tags(tag(PURPOSE_TAG, purpose.as_str()))
+                        .tags(tag("Name", &name))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(aws);
+            tries += 1;
+            match created {
+                Err(e) if e.is("InvalidGroup.Duplicate") && tries < NAME_TRIES => continue,
+                other => break other?,
+            }
+        };
         let id = created
             .group_id()
             .and_then(GroupId::parse)

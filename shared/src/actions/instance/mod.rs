@@ -9,7 +9,7 @@ mod protect;
 mod register;
 mod service;
 
-pub use profile::{instance_revoke_document, INSTANCE_REVOKE_POLICY_PREFIX};
+pub use profile::instance_revoke_document;
 pub use service::ELB_CONCURRENCY;
 
 use std::collections::BTreeMap;

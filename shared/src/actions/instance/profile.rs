@@ -15,10 +15,7 @@ use crate::actions::iam::decode_json;
 use crate::actions::{converge, read_failed, Action, ActionRecord, Observed};
 use crate::aws::{aws, AwsError};
 use crate::ids::{IamName, InstanceId};
-use crate::policy;
-
-/// The inline policy on a role that denies one instance's credentials: this, then the id.
-pub const INSTANCE_REVOKE_POLICY_PREFIX: &str = "CordonRevokeInstanceCredentials-";
+use crate::policy::{self, INSTANCE_REVOKE_POLICY_PREFIX};
 
 /// Deny everything signed with credentials EC2 delivered to `instance_arn`, whenever issued:
 /// a profile re-associated by the attacker hands out credentials this still denies.
