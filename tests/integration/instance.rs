@@ -78,6 +78,27 @@ pub(crate) async fn instance_credentials_denied(
     serde_json::from_str(&cordon::policy::decode(policy.policy_document())).ok()
 }
 
+/// The instance as EC2 describes it now.
+pub(crate) async fn described(d: &Deployment, instance: &str) -> aws_sdk_ec2::types::Instance {
+    let out = d
+        .clients
+        .ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    out.reservations()[0].instances()[0].clone()
+}
+
+/// Every volume of `instance` outlives it (DeleteOnTermination false).
+pub(crate) fn volumes_kept(instance: &aws_sdk_ec2::types::Instance) -> bool {
+    instance
+        .block_device_mappings()
+        .iter()
+        .all(|b| b.ebs().unwrap().delete_on_termination() == Some(false))
+}
+
 async fn snapshots(d: &Deployment, finding: &str) -> Vec<String> {
     snapshotted_volumes(&d.clients.ec2, "tag:cordon:incident", &[finding.to_owned()])
         .await
@@ -166,18 +187,8 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
         .await
         .unwrap();
     assert_eq!(attr.disable_api_termination().unwrap().value(), Some(true));
-    let described = ec2
-        .describe_instances()
-        .instance_ids(&w.instance)
-        .send()
-        .await
-        .unwrap();
-    let instance = &described.reservations()[0].instances()[0];
-    assert!(instance.block_device_mappings().iter().all(|b| b
-        .ebs()
-        .unwrap()
-        .delete_on_termination()
-        == Some(false)));
+    let instance = &described(&d, &w.instance).await;
+    assert!(volumes_kept(instance));
     assert!(instance
         .tags()
         .iter()

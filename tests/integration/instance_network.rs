@@ -10,7 +10,7 @@ use integration_tests::faults::{ec2_error, Answer, AnswerWhen, FaultProxy};
 use integration_tests::seed::{seed_workload as seed, Workload};
 use integration_tests::{attr, ledger_items, Deployment};
 
-use crate::instance::{eni_groups, finding, groups};
+use crate::instance::{described, eni_groups, finding, groups};
 use crate::{deployment, lambda_invoke, lambda_try, moto, responder, through_as};
 
 fn isolated(report: &Report) -> Vec<&ActionRecord> {
@@ -74,13 +74,7 @@ async fn rules(d: &Deployment, group: &str) -> String {
 /// A second instance in the workload's subnet, on the workload's groups: (instance, interface).
 async fn neighbour(d: &Deployment, w: &Workload) -> (String, String) {
     let ec2 = &d.clients.ec2;
-    let out = ec2
-        .describe_instances()
-        .instance_ids(&w.instance)
-        .send()
-        .await
-        .unwrap();
-    let first = &out.reservations()[0].instances()[0];
+    let first = &described(d, &w.instance).await;
     let groups: Vec<String> = first
         .security_groups()
         .iter()

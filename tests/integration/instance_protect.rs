@@ -7,7 +7,7 @@ use cordon::Function;
 use integration_tests::faults::{ec2_error, Answer, AnswerWhen, FaultProxy};
 use integration_tests::seed::seed_workload as seed;
 
-use crate::instance::finding;
+use crate::instance::{described, finding, volumes_kept};
 use crate::{deployment, lambda_invoke, moto, through_as};
 
 /// A Spot instance refuses termination protection (EC2's UnsupportedOperation, scripted: moto
@@ -58,18 +58,7 @@ async fn a_spot_instance_refusing_termination_protection_still_keeps_its_volumes
         assert_eq!(protect(v.clone()).outcome.word(), "succeeded");
     }
 
-    let described = ec2
-        .describe_instances()
-        .instance_ids(&w.instance)
-        .send()
-        .await
-        .unwrap();
-    let instance = &described.reservations()[0].instances()[0];
-    assert!(instance.block_device_mappings().iter().all(|b| b
-        .ebs()
-        .unwrap()
-        .delete_on_termination()
-        == Some(false)));
+    assert!(volumes_kept(&described(&d, &w.instance).await));
     let behaviour = ec2
         .describe_instance_attribute()
         .instance_id(&w.instance)

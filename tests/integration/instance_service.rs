@@ -8,7 +8,7 @@ use integration_tests::faults::FaultProxy;
 use integration_tests::seed::seed_workload as seed;
 use integration_tests::{unique, Deployment};
 
-use crate::instance::finding;
+use crate::instance::{described, finding};
 use crate::{deployment, lambda_invoke, moto, through_as};
 
 async fn target_group(d: &Deployment, vpc: &str, kind: TargetTypeEnum, targets: &[&str]) -> String {
@@ -58,15 +58,8 @@ async fn targets(d: &Deployment, arn: &str) -> Vec<String> {
 async fn every_target_group_by_id_or_address_with_bounded_fan_out() {
     let d = deployment().await;
     let w = seed(&d, &[]).await.unwrap();
-    let described = d
-        .clients
-        .ec2
-        .describe_instances()
-        .instance_ids(&w.instance)
-        .send()
+    let addresses: Vec<String> = described(&d, &w.instance)
         .await
-        .unwrap();
-    let addresses: Vec<String> = described.reservations()[0].instances()[0]
         .network_interfaces()
         .iter()
         .filter_map(|n| n.private_ip_address().map(str::to_owned))
