@@ -196,6 +196,7 @@ impl Config {
             cordon_prefix,
             alert_topic_arn: get("ALERT_TOPIC_ARN").map(str::to_owned),
             ledger_table: get("LEDGER_TABLE").map(str::to_owned),
+            cordon_groups: Vec::new(),
         };
         let trust_store = match get("TRUST_STORE") {
             None => TrustStore::Amazon,

@@ -8,7 +8,9 @@ use cordon::ledger::Status;
 use cordon::{Function, Report};
 use integration_tests::faults::{ec2_error, Answer, AnswerWhen, FaultProxy};
 use integration_tests::seed::{seed_workload as seed, Workload};
-use integration_tests::{attr, ledger_items, Deployment};
+use integration_tests::{
+    attr, event, key_statuses, ledger_items, seed_user, unique, Deployment, ACCOUNT,
+};
 
 use crate::instance::{described, eni_groups, finding, groups};
 use crate::{deployment, lambda_invoke, lambda_try, moto, responder, through_as};
@@ -175,6 +177,50 @@ async fn a_squatted_group_name_does_not_stop_isolation() {
         [rules(&d, &squatted[0]).await, rules(&d, &squatted[1]).await],
         before
     );
+}
+
+/// A stolen key opens cordon's isolation group to the internet, by id (as CloudTrail names
+/// the group): that is `cordon-tampered`, and the key's user is contained. The same call on a
+/// team's group is not an incident.
+#[tokio::test]
+async fn opening_cordons_isolation_group_contains_whoever_did_it() {
+    let d = deployment().await;
+    let w = seed(&d, &[]).await.unwrap();
+    let isolate = responder(&d, Function::IsolateInstance, &[]).await;
+    lambda_invoke(&isolate, finding(&w.instance).1).await;
+    let isolation = eni_groups(&d, &w.enis[0]).await.remove(0);
+    let team = team_group(&d, &w.vpc, "prod-web", None).await;
+    let r = responder(&d, Function::QuarantineCredentials, &[]).await;
+    for (group, tampered) in [(team, false), (isolation, true)] {
+        let user = unique("mallory");
+        let keys = seed_user(&d.clients.iam, &user, 1).await.unwrap();
+        let mut e = event("cloudtrail-open-ssh.json").unwrap();
+        let detail = &mut e["detail"];
+        detail["eventID"] = unique("event").into();
+        detail["eventName"] = "AuthorizeSecurityGroupEgress".into();
+        detail["userIdentity"]["userName"] = user.clone().into();
+        detail["userIdentity"]["arn"] = format!("arn:aws:iam::{ACCOUNT}:user/{user}").into();
+        detail["userIdentity"]["accessKeyId"] = keys[0].clone().into();
+        detail["requestParameters"]["groupId"] = group.clone().into();
+        detail["requestParameters"]["ipPermissions"]["items"][0] = serde_json::json!({"ipProtocol": "-1", "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}});
+
+        let report = lambda_invoke(&r, e).await;
+
+        let status = key_statuses(&d.clients.iam, &user).await.unwrap()[0]
+            .1
+            .clone();
+        if tampered {
+            assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+            assert_eq!(
+                report.finding_type.as_deref(),
+                Some("CloudTrail:cordon-tampered")
+            );
+            assert_eq!(status, "Inactive");
+        } else {
+            assert_eq!(report.status, Some(Status::Ignored), "{report:#?}");
+            assert_eq!(status, "Active");
+        }
+    }
 }
 
 /// Someone creates, first, the very name cordon picks (EC2 answers InvalidGroup.Duplicate,

@@ -31,6 +31,7 @@ use crate::ids::{AccountId, InvalidId};
 use crate::ledger::{Claim, Delivery, Ledger, Settled, Status};
 use crate::notify;
 use crate::protect::Pattern;
+use crate::rules;
 use crate::signals::{self, Function, Incident, Signal, Target};
 
 /// Everything built once per cold start.
@@ -119,7 +120,17 @@ impl Responder {
         request_id: &str,
         deadline: Option<Instant>,
     ) -> Result<Report, ResponseError> {
-        let signal = signals::from_event(self.function, event, &self.config).inspect_err(|e| {
+        // A call on one of cordon's security groups by id: the rules learn it is cordon's.
+        let extended = match self.cordon_group_written(&event).await {
+            Some(group) => {
+                let mut config = self.config.clone();
+                config.rules.cordon_groups.push(group);
+                Some(config)
+            }
+            None => None,
+        };
+        let config = extended.as_ref().unwrap_or(&self.config);
+        let signal = signals::from_event(self.function, event, config).inspect_err(|e| {
             tracing::warn!(error = %e, "bad event");
         })?;
         let report = Report {
@@ -181,6 +192,20 @@ impl Responder {
             declined => {
                 self.respond(report, &incident, &target, declined, request_id, deadline)
                     .await
+            }
+        }
+    }
+
+    /// The security group a CloudTrail call writes, if cordon made it (the ledger says so). A
+    /// lookup that fails is logged and the call judged on its record alone.
+    async fn cordon_group_written(&self, event: &Value) -> Option<String> {
+        let id = rules::security_group_written(event)?;
+        match self.ec2.is_cordons_group(id).await {
+            Ok(true) => Some(id.to_owned()),
+            Ok(false) => None,
+            Err(error) => {
+                tracing::warn!(group = id, %error, "could not tell whether the group is cordon's");
+                None
             }
         }
     }

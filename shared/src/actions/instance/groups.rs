@@ -116,6 +116,15 @@ fn missing_allow_all(rules: &[IpPermission]) -> Option<IpPermission> {
 }
 
 impl InstanceActions {
+    /// Whether `id` is a group cordon made and registered: a call on it by anyone else is
+    /// tampering (rule `cordon-tampered`), whatever the call's record says about its name.
+    pub async fn is_cordons_group(&self, id: &str) -> Result<bool, AwsError> {
+        match GroupId::parse(id) {
+            Some(id) => self.register.owns(&id).await,
+            None => Ok(false),
+        }
+    }
+
     /// cordon's registered group for `purpose` in `vpc`, if it still is cordon's.
     pub(super) async fn find_own_group(
         &self,

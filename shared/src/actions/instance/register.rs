@@ -5,6 +5,8 @@
 //!
 //! Items (beside the ledger's `INCIDENT#` and `RATE#` items, in none of its indexes):
 //! - `VPC#<vpc-id>` / `GROUP#<purpose>`: `group_id`, `created_at`.
+//! - `GROUP#<group-id>` / `CORDON`: `vpc`, `purpose`: the same group by id, for a CloudTrail
+//!   record that names the group by id alone (a rule added to cordon's isolation group).
 //! - `INSTANCE#<instance-id>` / `PROFILE`: `instance_profiles` and `roles`, string sets that
 //!   only grow.
 
@@ -45,6 +47,10 @@ fn group_key(vpc: &str, purpose: Purpose) -> [(&'static str, AttributeValue); 2]
         ("pk", s(format!("VPC#{vpc}"))),
         ("sk", s(format!("GROUP#{}", purpose.as_str()))),
     ]
+}
+
+fn owned_key(group: &GroupId) -> [(&'static str, AttributeValue); 2] {
+    [("pk", s(format!("GROUP#{group}"))), ("sk", s("CORDON"))]
 }
 
 fn profile_key(instance: &InstanceId) -> [(&'static str, AttributeValue); 2] {
@@ -124,10 +130,27 @@ impl Register {
             None => update.condition_expression("attribute_not_exists(group_id)"),
         };
         match update.send().await.map_err(aws) {
-            Ok(_) => Ok(true),
-            Err(e) if e.is("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            Err(e) if e.is("ConditionalCheckFailedException") => return Ok(false),
+            Err(e) => return Err(e),
         }
+        let [(pk, pv), (sk, sv)] = owned_key(group);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(pk, pv)
+            .item(sk, sv)
+            .item("vpc", s(vpc))
+            .item("purpose", s(purpose.as_str()))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(true)
+    }
+
+    /// Whether cordon made and registered the group `id` (in any VPC).
+    pub async fn owns(&self, id: &GroupId) -> Result<bool, AwsError> {
+        Ok(self.get(owned_key(id)).await?.is_some())
     }
 
     pub async fn profiles(&self, instance: &InstanceId) -> Result<Remembered, AwsError> {
