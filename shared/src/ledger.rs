@@ -112,6 +112,31 @@ pub struct Settled<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// A declined incident as [`Ledger::note`] left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Noted {
+    pub delivery: u64,
+    /// The status a notice went out for, if one did.
+    pub notified: Option<String>,
+    /// Its notice was counted against a flood window instead of published.
+    pub counted: bool,
+    /// Lambda's retry of the invocation that made the delivery before (the same request id):
+    /// its notice may have failed to go out.
+    pub retry: bool,
+}
+
+impl Noted {
+    /// A first delivery, nothing told before: what an unrecorded delivery may be.
+    pub fn first() -> Self {
+        Self {
+            delivery: 1,
+            notified: None,
+            counted: false,
+            retry: false,
+        }
+    }
+}
+
 /// A notify-only incident counted in its rule and principal's window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoticeCount {
@@ -609,16 +634,36 @@ impl Ledger {
         })
     }
 
-    /// An incident's reason, rewritten after it was noted (a notice counted, not published).
-    pub async fn amend_reason(&self, incident: &Incident, reason: &str) -> Result<(), AwsError> {
+    /// A declined incident's notice was counted against its window, not published: with the
+    /// reason that says so, and `counted`, so that a repeat does not publish it either.
+    pub async fn counted(&self, incident: &Incident, reason: &str) -> Result<(), AwsError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", pk(incident))
             .key("sk", self.meta())
-            .update_expression("SET #reason = :reason")
+            .update_expression("SET #reason = :reason, #counted = :yes")
             .expression_attribute_names("#reason", "reason")
+            .expression_attribute_names("#counted", "counted")
             .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(())
+    }
+
+    /// A declined incident's notice went out, for `status`: a repeat need not tell again, a
+    /// retry after a failed publish must.
+    pub async fn notified(&self, incident: &Incident, status: Status) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(incident))
+            .key("sk", self.meta())
+            .update_expression("SET #notified = :status")
+            .expression_attribute_names("#notified", "notified_status")
+            .expression_attribute_values(":status", s(status.as_str()))
             .send()
             .await
             .map_err(aws)?;
@@ -626,7 +671,7 @@ impl Ledger {
     }
 
     /// An incident we decided not to act on (ignored, protected, notify-only): recorded with its
-    /// reason. Returns the delivery number, so only the first delivery notifies.
+    /// reason. Returns the delivery number and whether it was told (or counted) before.
     pub async fn note(
         &self,
         incident: &Incident,
@@ -634,7 +679,7 @@ impl Ledger {
         request_id: &str,
         status: Status,
         reason: &str,
-    ) -> Result<u64, AwsError> {
+    ) -> Result<Noted, AwsError> {
         let now = rfc3339_millis(OffsetDateTime::now_utc());
         let mut u = self
             .describe(incident, target, &now)
@@ -654,11 +699,13 @@ impl Ledger {
             .update_expression(expression)
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(aws)?;
-        let delivery = out.attributes().map_or(1, |i| number(i, "deliveries"));
+        // The item as it was: what earlier deliveries told, and which invocation made the last.
+        let before = out.attributes();
+        let delivery = before.map_or(0, |i| number(i, "deliveries")) + 1;
         let kind = if delivery > 1 {
             Delivery::Repeat
         } else {
@@ -666,7 +713,14 @@ impl Ledger {
         };
         self.put_delivery(incident, delivery, request_id, kind, &now)
             .await?;
-        Ok(delivery)
+        Ok(Noted {
+            delivery,
+            notified: before.and_then(|i| string(i, "notified_status")),
+            counted: before
+                .and_then(|i| i.get("counted"))
+                .is_some_and(|v| v.as_bool().is_ok_and(|b| *b)),
+            retry: before.and_then(|i| string(i, "last_request_id")).as_deref() == Some(request_id),
+        })
     }
 }
 

@@ -5,10 +5,11 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use cordon::ledger::Status;
 use cordon::Function;
+use integration_tests::faults::{FaultProxy, Scripted};
 use integration_tests::{attr, event, ledger_items, unique, Deployment, ACCOUNT};
 use serde_json::Value;
 
-use crate::{deployment, lambda_invoke, moto, responder};
+use crate::{deployment, lambda_invoke, lambda_try_as, moto, responder, through};
 
 /// The sample StopLogging call by `user`, failed with AccessDenied, as a new incident.
 fn failed_call(user: &str) -> (String, Value) {
@@ -144,4 +145,45 @@ async fn a_flood_of_notices_does_not_quieten_a_containment() {
 
     assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
     assert!(report.notified);
+}
+
+/// Never silent: the window's first notice fails to go out (SNS refuses, scripted), so the
+/// invocation fails; Lambda's retry, under the same request id, publishes it (not counted
+/// again, so the window's later notices stay counted). A copy under another request id, a
+/// repeat, does not publish it a second time.
+#[tokio::test]
+async fn a_notice_that_failed_to_go_out_is_published_on_the_retry() {
+    let d = deployment().await;
+    let user = unique("mallory");
+    let proxy = FaultProxy::scripted(
+        &moto().endpoint,
+        0,
+        1,
+        vec![Scripted {
+            action: "Publish",
+            code: "AuthorizationError",
+            status: "403 Forbidden",
+            times: 1,
+        }],
+    )
+    .await
+    .unwrap();
+    let r = through(&proxy, &d, &[]).await;
+    let (_, e) = failed_call(&user);
+    let request = unique("request");
+
+    let failed = lambda_try_as(&r, e.clone(), &request).await;
+    assert!(failed.is_err(), "the notice did not go out: {failed:?}");
+    let retried = lambda_try_as(&r, e.clone(), &request).await.unwrap();
+    let repeat = lambda_try_as(&r, e, &unique("request")).await.unwrap();
+
+    assert!(retried.notified, "{retried:#?}");
+    assert!(!repeat.notified, "{repeat:#?}");
+    assert_eq!(counted(&d, &user).await, [1], "counted once");
+    assert_eq!(d.notifications(moto()).await.unwrap().len(), 1);
+    let (_, later) = failed_call(&user);
+    assert!(
+        !lambda_invoke(&r, later).await.notified,
+        "the window's first went out"
+    );
 }

@@ -107,8 +107,18 @@ pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
 /// for each event) with a context as the Runtime API gives it, a minute before its deadline.
 /// An error is what Lambda records for a failed invocation (and retries).
 pub async fn lambda_try(r: &Responder, event: Value) -> Result<Report, lambda_runtime::Diagnostic> {
+    lambda_try_as(r, event, &unique("request")).await
+}
+
+/// [`lambda_try`] under `request_id`: Lambda retries a failed asynchronous invocation under the
+/// request id it had.
+pub async fn lambda_try_as(
+    r: &Responder,
+    event: Value,
+    request_id: &str,
+) -> Result<Report, lambda_runtime::Diagnostic> {
     let mut context = lambda_runtime::Context::default();
-    context.request_id = unique("request");
+    context.request_id = request_id.to_owned();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock");

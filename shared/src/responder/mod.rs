@@ -28,7 +28,7 @@ use crate::actions::Outcome;
 use crate::aws::{aws, AwsError, Clients};
 use crate::config::{Config, ConfigError};
 use crate::ids::{AccountId, InvalidId};
-use crate::ledger::{Claim, Delivery, Ledger, Settled, Status};
+use crate::ledger::{Claim, Delivery, Ledger, Noted, Settled, Status};
 use crate::notify;
 use crate::protect::Pattern;
 use crate::rules;
@@ -228,14 +228,14 @@ impl Responder {
             reason: Some(reason.clone()),
             ..report
         };
-        let delivery = match self
+        let noted = match self
             .ledger
             .note(incident, target, request_id, status, &reason)
             .await
         {
-            Ok(delivery) => delivery,
+            Ok(noted) => noted,
             // Unrecorded, so it may be a first delivery: told unless merely ignored.
-            Err(error) if notice::decline_is_news(status, 1) => {
+            Err(error) if notice::decline_is_news(status, &Noted::first()) => {
                 return Err(self
                     .ledger_failed(incident, target, request_id, error, report)
                     .await)
@@ -248,16 +248,24 @@ impl Responder {
                 })
             }
         };
+        let delivery = noted.delivery;
         report.delivery_number = Some(delivery);
         report.delivery = Some(if delivery > 1 {
             Delivery::Repeat
         } else {
             Delivery::New
         });
-        if !notice::decline_is_news(status, delivery) {
+        if !notice::decline_is_news(status, &noted) {
             return Ok(report);
         }
-        let reason = match self.tell_or_count(incident, target, status).await {
+        // Counted once, on the first delivery: a retry of a notice that failed to go out is
+        // published, not counted again.
+        let telling = if delivery == 1 {
+            self.tell_or_count(incident, target, status).await
+        } else {
+            flood::Telling::Publish(None)
+        };
+        let reason = match telling {
             flood::Telling::Publish(note) => match note {
                 Some(note) => format!("{reason}; {note}"),
                 None => reason,
@@ -265,7 +273,7 @@ impl Responder {
             flood::Telling::Counted(why) => {
                 let reason = format!("{reason}; {why}");
                 // The count is the record; failing to say so on the incident loses nothing.
-                if let Err(error) = self.ledger.amend_reason(incident, &reason).await {
+                if let Err(error) = self.ledger.counted(incident, &reason).await {
                     tracing::warn!(incident = %incident.id, %error, "could not record why the notice was not published");
                 }
                 report.reason = Some(reason);
@@ -282,6 +290,10 @@ impl Responder {
             &[],
         );
         self.publish(incident, &message, &mut report).await?;
+        if let Err(error) = self.ledger.notified(incident, status).await {
+            // The notice is out; at worst a repeat tells again.
+            tracing::warn!(incident = %incident.id, %error, "could not record that the notice went out");
+        }
         Ok(report)
     }
 
