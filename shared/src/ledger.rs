@@ -637,33 +637,29 @@ impl Ledger {
     /// A declined incident's notice was counted against its window, not published: with the
     /// reason that says so, and `counted`, so that a repeat does not publish it either.
     pub async fn counted(&self, incident: &Incident, reason: &str) -> Result<(), AwsError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", pk(incident))
-            .key("sk", self.meta())
-            .update_expression("SET #reason = :reason, #counted = :yes")
-            .expression_attribute_names("#reason", "reason")
-            .expression_attribute_names("#counted", "counted")
-            .expression_attribute_values(":reason", s(reason))
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .send()
-            .await
-            .map_err(aws)?;
-        Ok(())
+        let u = Update::new()
+            .set("reason", s(reason))
+            .set("counted", AttributeValue::Bool(true));
+        self.set_on_meta(incident, u).await
     }
 
     /// A declined incident's notice went out, for `status`: a repeat need not tell again, a
     /// retry after a failed publish must.
     pub async fn notified(&self, incident: &Incident, status: Status) -> Result<(), AwsError> {
+        let u = Update::new().set("notified_status", s(status.as_str()));
+        self.set_on_meta(incident, u).await
+    }
+
+    /// `u`'s attributes set on the incident's item, deliveries untouched.
+    async fn set_on_meta(&self, incident: &Incident, u: Update) -> Result<(), AwsError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", pk(incident))
             .key("sk", self.meta())
-            .update_expression("SET #notified = :status")
-            .expression_attribute_names("#notified", "notified_status")
-            .expression_attribute_values(":status", s(status.as_str()))
+            .update_expression(format!("SET {}", u.sets.join(", ")))
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
             .send()
             .await
             .map_err(aws)?;
