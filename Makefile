@@ -78,8 +78,13 @@ package: build
 
 ## make deploy: sam deploy (guided the first time, then from samconfig.toml). The first deploy
 ## offers the deploying principal (sts:GetCallerIdentity) as DeployerArn, which is never quarantined.
+## make deploy REGIONS="us-east-1 eu-west-1" PARAMS="DryRun=false AlertEmail=...": one stack per
+## region, sharing us-east-1's ledger and topic (tools/deploy_regions.py says how).
+REGIONS ?=
+PARAMS ?=
 deploy: package $(SAM)
-	@if [ -f samconfig.toml ]; then $(SAM) deploy; else \
+	@if [ -n "$(REGIONS)" ]; then .venv-sam/bin/python tools/deploy_regions.py $(SAM) $(STACK) "$(REGIONS)" "$(PARAMS)"; \
+	elif [ -f samconfig.toml ]; then $(SAM) deploy; else \
 		deployer=$$(.venv-sam/bin/python -c 'import boto3; print(boto3.client("sts").get_caller_identity()["Arn"])') && \
 		$(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_NAMED_IAM --parameter-overrides DeployerArn=$$deployer; fi
 

@@ -72,6 +72,26 @@ impl Clients {
     }
 }
 
+impl Clients {
+    /// The ledger and the alert topic may live in another region: one of each per account,
+    /// shared by every region's deployment. Their clients call the region their ARNs name.
+    pub fn with_store_regions(mut self, ledger: Option<&str>, topic: Option<&str>) -> Self {
+        use aws_config::Region;
+        if let Some(region) = ledger {
+            let conf = self.dynamodb.config().to_builder();
+            self.dynamodb = aws_sdk_dynamodb::Client::from_conf(
+                conf.region(Region::new(region.to_owned())).build(),
+            );
+        }
+        if let Some(region) = topic {
+            let conf = self.sns.config().to_builder();
+            self.sns =
+                aws_sdk_sns::Client::from_conf(conf.region(Region::new(region.to_owned())).build());
+        }
+        self
+    }
+}
+
 /// Which certificate authorities the AWS clients trust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrustStore {

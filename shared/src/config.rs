@@ -25,6 +25,8 @@ pub struct Config {
     pub respond_to_sample_findings: bool,
     /// GuardDuty findings below this severity are recorded as ignored.
     pub min_severity: f64,
+    /// At most this many instances of one attack sequence are isolated; the rest are listed.
+    pub max_instances_per_incident: usize,
     pub stop_instance: bool,
     /// An instance incident also cuts every session of the instance's role, fleet-wide.
     pub revoke_whole_instance_role: bool,
@@ -38,6 +40,32 @@ pub struct Config {
     pub notice_window_seconds: u64,
     pub rules: RuleSettings,
     pub trust_store: TrustStore,
+}
+
+impl Config {
+    /// The ledger's table name: `LEDGER_TABLE` is its name, or its ARN when the ledger is
+    /// another region's (see `ledger_region`).
+    pub fn ledger_table_name(&self) -> &str {
+        arn_region(&self.ledger_table)
+            .and_then(|_| self.ledger_table.rsplit_once(":table/"))
+            .map_or(self.ledger_table.as_str(), |(_, name)| name)
+    }
+
+    /// The region of a ledger given by ARN.
+    pub fn ledger_region(&self) -> Option<&str> {
+        arn_region(&self.ledger_table)
+    }
+
+    pub fn alert_topic_region(&self) -> Option<&str> {
+        arn_region(&self.alert_topic_arn)
+    }
+}
+
+/// The region an ARN names (`arn:partition:service:region:account:resource`), if it is one.
+fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    (parts.next() == Some("arn")).then_some(())?;
+    parts.nth(2).filter(|r| !r.is_empty())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +254,8 @@ impl Config {
             quarantine_roles: flag("QUARANTINE_ROLES")?,
             respond_to_sample_findings: flag("RESPOND_TO_SAMPLE_FINDINGS")?,
             min_severity,
+            max_instances_per_incident: usize::try_from(number("MAX_INSTANCES_PER_INCIDENT", 10)?)
+                .unwrap_or(usize::MAX),
             stop_instance: flag("STOP_INSTANCE")?,
             revoke_whole_instance_role: flag("REVOKE_WHOLE_INSTANCE_ROLE")?,
             lease_seconds,
@@ -258,6 +288,30 @@ mod tests {
         assert!(!c.revoke_whole_instance_role);
         assert_eq!(c.lease_seconds, 300);
         assert_eq!(c.trust_store, TrustStore::Amazon);
+    }
+
+    #[test]
+    fn stores_may_be_another_regions() {
+        let c = Config::from_vars(&vars(&[
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:cordon-AlertTopic-X",
+            ),
+            (
+                "LEDGER_TABLE",
+                "arn:aws:dynamodb:us-east-1:123456789012:table/cordon-LedgerTable-Y",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.ledger_table_name(), "cordon-LedgerTable-Y");
+        assert_eq!(c.ledger_region(), Some("us-east-1"));
+        assert_eq!(c.alert_topic_region(), Some("us-east-1"));
+        let local =
+            Config::from_vars(&vars(&[("ALERT_TOPIC_ARN", "t"), ("LEDGER_TABLE", "l")])).unwrap();
+        assert_eq!(
+            (local.ledger_table_name(), local.ledger_region()),
+            ("l", None)
+        );
     }
 
     #[test]

@@ -52,6 +52,21 @@ pub enum Status {
 }
 
 impl Status {
+    /// How much a person needs to hear of it, for the status of an incident with several parts:
+    /// a failure above all, then what waits on a person, then what was done.
+    pub fn urgency(self) -> u8 {
+        match self {
+            Self::Failed => 7,
+            Self::Deferred => 6,
+            Self::Contained => 5,
+            Self::Planned => 4,
+            Self::NotifyOnly => 3,
+            Self::Unsupported => 2,
+            Self::Protected => 1,
+            Self::Ignored => 0,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Contained => "contained",

@@ -19,6 +19,7 @@ impl Function {
     pub fn actions(self) -> &'static [Action] {
         match self {
             Self::QuarantineCredentials => &[
+                Action::FindKeyOwner,
                 Action::DeactivateAccessKey,
                 Action::AttachQuarantinePolicy,
                 Action::RestoreQuarantinePolicy,

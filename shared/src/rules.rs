@@ -33,6 +33,9 @@ pub enum Test {
     DropsManagementEvents,
     /// GuardDuty detector disabled.
     DetectorDisabled,
+    /// GuardDuty told to archive findings (a filter whose action is ARCHIVE) or to trust
+    /// addresses or entities (no findings about them).
+    SuppressesFindings,
     /// Credentials or a login created for a user other than the caller.
     OtherUsersCredentials,
     /// Administrator rights granted to a user by a long-term key.
@@ -78,6 +81,8 @@ const EVENTS: &str = "events.amazonaws.com";
 const SNS: &str = "sns.amazonaws.com";
 const DYNAMODB: &str = "dynamodb.amazonaws.com";
 const EC2: &str = "ec2.amazonaws.com";
+const CLOUDWATCH: &str = "monitoring.amazonaws.com";
+const SQS: &str = "sqs.amazonaws.com";
 
 /// Tag keys cordon writes (`cordon:incident`, `cordon:quarantined-at`, `cordon:protected`, ...:
 /// shared/src/actions) begin with this.
@@ -140,6 +145,22 @@ pub static RULES: &[Rule] = &[
         description: "CloudTrail event selectors changed to drop management events",
         calls: &[("cloudtrail.amazonaws.com", "PutEventSelectors")],
         test: Test::DropsManagementEvents,
+        severity: 8.0,
+        response: Response::Contain,
+    },
+    Rule {
+        id: "findings-suppressed",
+        description: "GuardDuty findings were archived, or addresses or entities trusted so that none are raised about them: archived findings never reach EventBridge",
+        calls: &[
+            ("guardduty.amazonaws.com", "CreateFilter"),
+            ("guardduty.amazonaws.com", "UpdateFilter"),
+            ("guardduty.amazonaws.com", "ArchiveFindings"),
+            ("guardduty.amazonaws.com", "CreateIPSet"),
+            ("guardduty.amazonaws.com", "UpdateIPSet"),
+            ("guardduty.amazonaws.com", "CreateTrustedEntitySet"),
+            ("guardduty.amazonaws.com", "UpdateTrustedEntitySet"),
+        ],
+        test: Test::SuppressesFindings,
         severity: 8.0,
         response: Response::Contain,
     },
@@ -327,6 +348,7 @@ pub static RULES: &[Rule] = &[
             (IAM, "DetachGroupPolicy"),
             (IAM, "DeleteUserPolicy"),
             (IAM, "DeleteRolePolicy"),
+            (IAM, "PutUserPolicy"),
             (IAM, "PutRolePolicy"),
             (IAM, "UpdateAccessKey"),
             (IAM, "TagUser"),
@@ -350,6 +372,16 @@ pub static RULES: &[Rule] = &[
             (SNS, "Unsubscribe"),
             (SNS, "SetTopicAttributes"),
             (SNS, "SetSubscriptionAttributes"),
+            (SNS, "PutDataProtectionPolicy"),
+            (SNS, "AddPermission"),
+            (SNS, "RemovePermission"),
+            (CLOUDWATCH, "DisableAlarmActions"),
+            (CLOUDWATCH, "DeleteAlarms"),
+            (CLOUDWATCH, "PutMetricAlarm"),
+            (CLOUDWATCH, "SetAlarmState"),
+            (SQS, "PurgeQueue"),
+            (SQS, "DeleteQueue"),
+            (SQS, "SetQueueAttributes"),
             (DYNAMODB, "DeleteTable"),
             (DYNAMODB, "UpdateTable"),
             (EC2, "AuthorizeSecurityGroupIngress"),
@@ -534,6 +566,13 @@ fn test(t: Test, r: &Record, s: &RuleSettings) -> bool {
             basic || advanced
         }
         Test::DetectorDisabled => r.request("enable") == Some(&Value::Bool(false)),
+        // A filter that only tags or marks findings leaves them delivered.
+        Test::SuppressesFindings => match r.event_name.as_str() {
+            "CreateFilter" | "UpdateFilter" => r
+                .request_str("action")
+                .is_some_and(|a| a.eq_ignore_ascii_case("ARCHIVE")),
+            _ => true,
+        },
         Test::OtherUsersCredentials => {
             let other = match (r.request_str("userName"), caller(r)) {
                 (None, _) => false,
@@ -762,8 +801,26 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
                     || is_instance_revoke(n)
             })
         }
-        // Rewriting an instance's deny under its own name undoes it as surely as deleting it.
-        (IAM, "PutRolePolicy") => r.request_str("policyName").is_some_and(is_instance_revoke),
+        // Rewriting one of cordon's inline policies into something weaker. The console's
+        // "Revoke active sessions" writes the cutoff's name with a cutoff of now; a document
+        // that cuts nothing issued in the last minutes (a 1970 cutoff) undoes one.
+        (IAM, "PutUserPolicy" | "PutRolePolicy") => {
+            let document = r
+                .request_str("policyDocument")
+                .and_then(|d| serde_json::from_str::<Value>(d).ok());
+            match r.request_str("policyName") {
+                Some(n) if n.eq_ignore_ascii_case(REVOKE_SESSIONS_POLICY_NAME) => {
+                    !cuts_sessions_until_now(r, document.as_ref())
+                }
+                Some(n) if n.eq_ignore_ascii_case(FALLBACK_POLICY_NAME) => {
+                    document != Some(crate::policy::deny_all_document())
+                }
+                // An instance's deny rewritten under its own name undoes it as surely as
+                // deleting it.
+                Some(n) => r.event_name == "PutRolePolicy" && is_instance_revoke(n),
+                None => false,
+            }
+        }
         (IAM, "UpdateAccessKey") => r
             .request_str("status")
             .is_some_and(|st| st.eq_ignore_ascii_case("Active")),
@@ -781,11 +838,25 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
             .or_else(|| r.request_str("rule"))
             .map(last_segment)
             .is_some_and(prefixed),
+        (CLOUDWATCH, _) => r
+            .request_str("alarmName")
+            .map(|n| vec![n])
+            .or_else(|| {
+                r.request("alarmNames")
+                    .and_then(Value::as_array)
+                    .map(|names| names.iter().filter_map(Value::as_str).collect())
+            })
+            .is_some_and(|names| names.into_iter().any(prefixed)),
+        (SQS, _) => r
+            .request_str("queueUrl")
+            .map(last_segment)
+            .is_some_and(prefixed),
         (SNS, _) => {
             let Some(topic) = s.alert_topic_arn.as_deref().filter(|t| !t.is_empty()) else {
                 return false;
             };
             r.request_str("topicArn") == Some(topic)
+                || r.request_str("resourceArn") == Some(topic)
                 || r.request_str("subscriptionArn").is_some_and(|sub| {
                     sub.strip_prefix(topic)
                         .is_some_and(|rest| rest.starts_with(':'))
@@ -809,6 +880,20 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
                     .and_then(group_id_of)
                     .is_some_and(|g| s.cordon_groups.iter().any(|c| c == g))
         }
+        _ => false,
+    }
+}
+
+/// A session-cutoff document (`AWSRevokeOlderSessions`) whose cutoff is within minutes of the
+/// call: what cordon and the console write. Anything else put under that name lifts a cutoff.
+fn cuts_sessions_until_now(r: &Record, document: Option<&Value>) -> bool {
+    const SLACK: time::Duration = time::Duration::minutes(5);
+    let cutoff = document.and_then(crate::policy::revoke_sessions_cutoff);
+    let at = r.event_time.as_deref().and_then(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    });
+    match (cutoff, at) {
+        (Some(cutoff), Some(at)) => cutoff >= at - SLACK,
         _ => false,
     }
 }
@@ -1120,10 +1205,14 @@ mod tests {
             "AWSExposedCredentialPolicy",
             "AWSExposedCredentialPolicy_DO_NOT_REMOVE_copy",
             "AWSCompromisedKeyQuarantineV3-mine",
-            "CordonQuarantineDenyAll",
         ] {
             assert_eq!(hit(&inline(name), &none()), None, "{name}");
         }
+        // cordon's own fallback, rewritten weaker than deny-all, is tampering instead.
+        assert_eq!(
+            hit(&inline("CordonQuarantineDenyAll"), &none()),
+            Some("cordon-tampered")
+        );
         // The name in the wrong call is not the quarantine either.
         let detach = record(
             IAM,
@@ -1373,6 +1462,26 @@ mod tests {
                 json!({"subscriptionArn": format!("{topic}:0b7d4e4f-1111-4222-8333-444455556666"), "attributeName": "FilterPolicy"}),
             ),
             (
+                SNS,
+                "PutDataProtectionPolicy",
+                json!({"resourceArn": topic, "dataProtectionPolicy": "{}"}),
+            ),
+            (
+                CLOUDWATCH,
+                "DisableAlarmActions",
+                json!({"alarmNames": ["other", "cordon-dead-letter-queue-depth"]}),
+            ),
+            (
+                CLOUDWATCH,
+                "PutMetricAlarm",
+                json!({"alarmName": "cordon-quarantine-credentials-errors", "threshold": 1e9}),
+            ),
+            (
+                SQS,
+                "PurgeQueue",
+                json!({"queueUrl": format!("https://sqs.us-east-1.amazonaws.com/{ACCT}/cordon-DeadLetterQueue-X1")}),
+            ),
+            (
                 DYNAMODB,
                 "DeleteTable",
                 json!({"tableName": "cordon-LedgerTable-1A2B3C"}),
@@ -1543,6 +1652,56 @@ mod tests {
         };
         assert_eq!(hit(&r, &s), Some("canary-key-used"));
         assert_eq!(hit(&r, &none()), None);
+    }
+
+    #[test]
+    fn a_session_cutoff_rewritten_into_the_past_is_tampering() {
+        let put = |cutoff: &str, at: &str| {
+            let document = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+                "Action": ["*"], "Resource": ["*"],
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]});
+            let mut r = record(
+                IAM,
+                "PutRolePolicy",
+                json!({"roleName": "web", "policyName": REVOKE_SESSIONS_POLICY_NAME,
+                       "policyDocument": document.to_string()}),
+            );
+            r.event_time = Some(at.to_owned());
+            r
+        };
+        let at = "2026-11-22T20:00:00Z";
+        // What the console's "Revoke active sessions" writes: a cutoff of now.
+        assert_eq!(hit(&put("2026-11-22T19:59:58Z", at), &none()), None);
+        assert_eq!(
+            hit(&put("1970-01-01T00:00:00Z", at), &none()),
+            Some("cordon-tampered")
+        );
+    }
+
+    #[test]
+    fn findings_archived_or_trusted_away() {
+        let filter = |action: &str| {
+            record(
+                "guardduty.amazonaws.com",
+                "CreateFilter",
+                json!({"detectorId": "d", "name": "f", "action": action}),
+            )
+        };
+        assert_eq!(
+            hit(&filter("ARCHIVE"), &none()),
+            Some("findings-suppressed")
+        );
+        assert_eq!(
+            hit(&filter("NOOP"), &none()),
+            None,
+            "a filter that only marks"
+        );
+        let ips = record(
+            "guardduty.amazonaws.com",
+            "CreateIPSet",
+            json!({"activate": true}),
+        );
+        assert_eq!(hit(&ips, &none()), Some("findings-suppressed"));
     }
 
     #[test]

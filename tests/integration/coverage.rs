@@ -1,11 +1,13 @@
 //! Findings beyond the two classic shapes reach cordon and are read right: an S3 Protection
 //! finding that names the key contains the key; an instance that was only probed is notified
-//! about, never isolated.
+//! about, never isolated; an AWS Health report of an exposed key contains the key.
 
 use cordon::ledger::Status;
 use cordon::Function;
 use integration_tests::seed::seed_workload;
-use integration_tests::{event, key_statuses, repo_root, seed_user, unique, ACCOUNT};
+use integration_tests::{
+    event, key_statuses, repo_root, seed_user, unique, user_policies, ACCOUNT,
+};
 use serde_json::{json, Value};
 
 use crate::{deployment, lambda_invoke, moto, responder};
@@ -145,5 +147,98 @@ async fn an_identity_center_session_is_notified_with_the_steps() {
     assert!(
         body.contains("Identity Center") && body.contains("revoke"),
         "{body}"
+    );
+}
+
+/// AWS Health's `AWS_RISK_CREDENTIALS_EXPOSED` (how AWS tells an account it found one of its
+/// keys in a public repository) names the key only: cordon finds its owner and contains it.
+/// An entity that is no key, and a key of no user here, are told to a person.
+#[tokio::test]
+async fn a_health_exposed_key_event_contains_the_key() {
+    let d = deployment().await;
+    let user = unique("exposed");
+    let keys = seed_user(&d.clients.iam, &user, 2).await.unwrap();
+    let mut e = event("health-credentials-exposed.json").unwrap();
+    e["detail"]["eventArn"] = format!(
+        "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/{}",
+        unique("exposed")
+    )
+    .into();
+    e["detail"]["affectedEntities"] = json!([
+        {"entityValue": keys[0]},
+        {"entityValue": "AKIAIOSFODNN7NOSUCH1"},
+        {"entityValue": "arn:aws:iam::123456789012:user/somebody"}
+    ]);
+    let r = responder(&d, Function::QuarantineCredentials, &[]).await;
+
+    let report = lambda_invoke(&r, e.clone()).await;
+
+    assert_eq!(report.status, Some(Status::Contained), "{report:#?}");
+    let statuses = key_statuses(&d.clients.iam, &user).await.unwrap();
+    let status_of = |k: &str| statuses.iter().find(|(id, _)| id == k).unwrap().1.clone();
+    assert_eq!(status_of(&keys[0]), "Inactive", "the exposed key");
+    assert_eq!(status_of(&keys[1]), "Active", "only the exposed key");
+    let owner = report
+        .actions
+        .iter()
+        .find(|a| a.action.name() == "find_key_owner" && a.target == keys[0])
+        .expect("the lookup is recorded");
+    assert_eq!(owner.before.as_ref().unwrap()["user"], user.as_str());
+    let reason = report.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("AKIA…UCH1") && reason.contains("user/somebody"),
+        "{report:#?}"
+    );
+    assert!(report.notified);
+
+    // Health updates the same event (statusCode, description): a repeat, not a new incident.
+    e["id"] = unique("event").into();
+    e["detail"]["statusCode"] = "closed".into();
+    let repeat = lambda_invoke(&r, e).await;
+    let part = repeat
+        .parts
+        .iter()
+        .find(|p| p.status == Some(Status::Contained))
+        .expect("the contained part");
+    assert_eq!(
+        part.delivery,
+        Some(cordon::ledger::Delivery::Repeat),
+        "{repeat:#?}"
+    );
+}
+
+/// A key of another account's user, named like a user of this one: IAM may name the other
+/// account's user, but the key is not in this user's list, so nothing here is touched.
+#[tokio::test]
+async fn a_health_key_of_another_accounts_namesake_touches_no_one_here() {
+    let d = deployment().await;
+    let name = unique("namesake");
+    let ours = seed_user(&d.clients.iam, &name, 1).await.unwrap();
+    let theirs_iam = moto().iam_of_account("999988887777").await.unwrap();
+    let theirs = seed_user(&theirs_iam, &name, 1).await.unwrap();
+    let mut e = event("health-credentials-exposed.json").unwrap();
+    e["detail"]["eventArn"] = format!(
+        "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/{}",
+        unique("namesake")
+    )
+    .into();
+    e["detail"]["affectedEntities"] = json!([{"entityValue": theirs[0]}]);
+    let r = responder(&d, Function::QuarantineCredentials, &[]).await;
+
+    let report = lambda_invoke(&r, e).await;
+
+    assert_eq!(report.status, Some(Status::NotifyOnly), "{report:#?}");
+    assert!(
+        report.parts.iter().all(|p| p.target.is_none()),
+        "{report:#?}"
+    );
+    assert_eq!(
+        key_statuses(&d.clients.iam, &name).await.unwrap()[0],
+        (ours[0].clone(), "Active".to_owned())
+    );
+    assert_eq!(
+        user_policies(&d.clients.iam, &name).await.unwrap(),
+        (Vec::new(), Vec::new()),
+        "no quarantine, no revoke"
     );
 }

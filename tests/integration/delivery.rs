@@ -65,6 +65,8 @@ fn every_sample_event_reaches_its_function_and_a_forgery_none() {
             "guardduty-ec2.json" => &[ISOLATE],
             // The stolen role's sessions are revoked, and the instance it was taken from isolated.
             "guardduty-instance-credential-exfiltration.json" => &[ISOLATE, QUARANTINE],
+            // Its instances isolated, its IAM actors contained.
+            "guardduty-attack-sequence-ec2.json" => &[ISOLATE, QUARANTINE],
             _ => &[QUARANTINE],
         };
         let got = functions(&rules, &event);
@@ -80,8 +82,8 @@ fn every_sample_event_reaches_its_function_and_a_forgery_none() {
 }
 
 /// Every third-party GuardDuty finding that names an access key (or a bucket, which S3
-/// Protection findings reach with a key) reaches quarantine-credentials, every one that names an
-/// instance reaches isolate-instance.
+/// Protection findings reach with a key, or an attack sequence) reaches quarantine-credentials,
+/// every one that names an instance (or an EC2 sequence) reaches isolate-instance.
 #[test]
 fn corpus_findings_reach_the_function_for_their_resource() {
     let rules = template_rules();
@@ -92,8 +94,12 @@ fn corpus_findings_reach_the_function_for_their_resource() {
                          "source": "aws.guardduty", "account": ACCOUNT, "region": "us-east-1",
                          "time": "2026-11-22T20:00:00Z", "resources": [], "detail": doc});
         }
+        let instance_sequence = doc["detail"]["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("AttackSequence:EC2/"));
         let want: Vec<&str> = match doc["detail"]["resource"]["resourceType"].as_str() {
-            Some("AccessKey" | "S3Bucket") => vec![QUARANTINE],
+            Some("AttackSequence") if instance_sequence => vec![ISOLATE, QUARANTINE],
+            Some("AccessKey" | "S3Bucket" | "AttackSequence") => vec![QUARANTINE],
             Some("Instance") => vec![ISOLATE],
             _ => vec![],
         };

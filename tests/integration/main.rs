@@ -1,6 +1,7 @@
 //! Integration tests: the responder against moto server, asserting state through the SDK.
 //! One binary (one moto process); every test uses its own names, table and topic.
 
+mod attacker;
 mod cloudtrail;
 mod corpus;
 mod coverage;
@@ -17,7 +18,9 @@ mod ledger;
 mod never_silent;
 mod protection;
 mod quarantine_denies;
+mod regions;
 mod reliability;
+mod sequence;
 mod tamper;
 mod template;
 mod user_credentials;

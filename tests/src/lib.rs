@@ -81,6 +81,34 @@ impl Moto {
         sdk_config(&self.endpoint, 3)
     }
 
+    /// IAM in another account (moto keeps each account's resources apart and serves
+    /// `sts:AssumeRole` into any of them).
+    pub async fn iam_of_account(&self, account: &str) -> Result<aws_sdk_iam::Client, BoxError> {
+        let sts = cordon::aws::Clients::new(&self.sdk_config()).sts;
+        let out = sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/cordon-tests"))
+            .role_session_name("tests")
+            .send()
+            .await?;
+        let c = out.credentials().ok_or("no credentials")?;
+        let credentials = aws_sdk_iam::config::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "assumed",
+        );
+        let config = self
+            .sdk_config()
+            .into_builder()
+            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+                credentials,
+            ))
+            .build();
+        Ok(aws_sdk_iam::Client::new(&config))
+    }
+
     /// The environment a function process needs to run against this emulator.
     pub fn env(&self) -> Vec<(String, String)> {
         [

@@ -4,7 +4,9 @@ use aws_sdk_iam::types::{StatusType, Tag};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{converge, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed};
+use super::{
+    converge, found, read_back, read_failed, skipped, Action, ActionRecord, Applied, Observed,
+};
 use crate::aws::{aws, AwsError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId};
 use crate::policy::{self, rfc3339_seconds};
@@ -90,6 +92,44 @@ impl IamActions {
 
     pub fn quarantine_policy_arn(&self) -> &str {
         &self.policy_arn
+    }
+
+    /// Whose key this is, in this account. `GetAccessKeyLastUsed` names a user; the key must
+    /// also be in that user's own list here, so a name alone (another account's user, read
+    /// back) never aims cordon at a same-named user of this account.
+    pub async fn find_key_owner(&self, key: &AccessKeyId) -> (ActionRecord, Option<IamName>) {
+        let action = Action::FindKeyOwner;
+        let used = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key.as_str())
+            .send()
+            .await
+            .map_err(aws);
+        let user = match used {
+            Ok(out) => out.user_name().and_then(|n| IamName::parse(n).ok()),
+            Err(e) if e.is("NoSuchEntity") => None,
+            Err(e) => return (read_failed(action, key.to_string(), &e), None),
+        };
+        let Some(user) = user else {
+            let reason = "not a key of this account's IAM users";
+            return (skipped(action, key.to_string(), reason), None);
+        };
+        match self.key_status_checked(&user, key.as_str()).await {
+            Ok(Some(status)) => {
+                let state = json!({"user": user, "status": status});
+                (found(action, key.to_string(), state), Some(user))
+            }
+            Ok(None) => {
+                let reason = format!("IAM names {user}, whose keys here do not include it");
+                (skipped(action, key.to_string(), reason), None)
+            }
+            Err(e) if e.is("NoSuchEntity") => {
+                let reason = format!("IAM names {user}, who is no user of this account");
+                (skipped(action, key.to_string(), reason), None)
+            }
+            Err(e) => (read_failed(action, key.to_string(), &e), None),
+        }
     }
 
     /// Set the finding's key, or every active key of the user, Inactive. Never deletes: the keys
@@ -328,18 +368,28 @@ impl IamActions {
     }
 
     async fn key_status(&self, user: &IamName, key: &str) -> Option<String> {
+        self.key_status_checked(user, key).await.ok().flatten()
+    }
+
+    /// The key's status, if it is one of the user's keys.
+    async fn key_status_checked(
+        &self,
+        user: &IamName,
+        key: &str,
+    ) -> Result<Option<String>, AwsError> {
         let out = self
             .client
             .list_access_keys()
             .user_name(user.as_str())
             .send()
             .await
-            .ok()?;
-        out.access_key_metadata()
+            .map_err(aws)?;
+        Ok(out
+            .access_key_metadata()
             .iter()
             .find(|k| k.access_key_id() == Some(key))
             .and_then(|k| k.status())
-            .map(|s| s.as_str().to_owned())
+            .map(|s| s.as_str().to_owned()))
     }
 
     /// The principal's policies and the quarantine policy's default document, read concurrently;

@@ -21,6 +21,7 @@ use crate::policy::rfc3339_seconds;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    FindKeyOwner,
     DeactivateAccessKey,
     AttachQuarantinePolicy,
     RestoreQuarantinePolicy,
@@ -43,6 +44,7 @@ pub enum Action {
 impl Action {
     pub fn name(self) -> &'static str {
         match self {
+            Self::FindKeyOwner => "find_key_owner",
             Self::DeactivateAccessKey => "deactivate_access_key",
             Self::AttachQuarantinePolicy => "attach_quarantine_policy",
             Self::RestoreQuarantinePolicy => "restore_quarantine_policy",
@@ -66,6 +68,7 @@ impl Action {
     /// The IAM actions this action's calls need, reads included.
     pub fn permissions(self) -> &'static [&'static str] {
         match self {
+            Self::FindKeyOwner => &["iam:GetAccessKeyLastUsed", "iam:ListAccessKeys"],
             Self::DeactivateAccessKey => &["iam:ListAccessKeys", "iam:UpdateAccessKey"],
             Self::AttachQuarantinePolicy => &[
                 "iam:GetPolicy",
@@ -325,6 +328,12 @@ pub fn skipped(
         None,
         now,
     )
+}
+
+/// A lookup that changes nothing: what it found.
+pub fn found(action: Action, target: impl Into<String>, state: Value) -> ActionRecord {
+    let now = OffsetDateTime::now_utc();
+    record(action, target, Outcome::Succeeded, Some(state), None, now)
 }
 
 /// The state could not be read, so nothing was changed.

@@ -75,9 +75,82 @@ pub struct Service {
     /// `ACTOR` (the resource did it) or `TARGET` (it was done to the resource).
     #[serde(default)]
     pub resource_role: Option<String>,
+    /// Extended Threat Detection's attack sequence, when the finding is one.
+    #[serde(default)]
+    pub detection: Option<Detection>,
     /// Free-form in events (`{"sample": true}`, `{"unusual": …}`), so left untyped.
     #[serde(default)]
     pub additional_info: Option<serde_json::Value>,
+    /// What GuardDuty saw done (`awsApiCallAction`, `networkConnectionAction`, ...): read by
+    /// path, so a shape cordon does not know never fails the parse.
+    #[serde(default)]
+    pub action: Option<serde_json::Value>,
+}
+
+/// `service.detection` (GuardDuty API model: `Detection`, `Sequence`, `Actor`, `User`,
+/// `ResourceV2`). Only what cordon acts on is typed; the rest is ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Detection {
+    #[serde(default)]
+    pub sequence: Option<Sequence>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sequence {
+    #[serde(default)]
+    pub actors: Vec<Actor>,
+    #[serde(default)]
+    pub resources: Vec<ResourceV2>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The access key the actor used, when GuardDuty knows it.
+    #[serde(default)]
+    pub credential_uid: Option<String>,
+    /// Not necessarily the finding's account.
+    #[serde(default)]
+    pub account: Option<UserAccount>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAccount {
+    #[serde(default)]
+    pub uid: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceV2 {
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// `EC2_INSTANCE`, `ACCESS_KEY`, `S3_BUCKET`, ...
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    /// A sequence may span accounts and regions; cordon acts only on its own.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// One member per resource kind (`accessKey`, `ec2Instance`, `autoscalingAutoScalingGroup`
+    /// with `ec2InstanceUids`, ...): read by path where needed.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
 }
 
 impl Finding {
@@ -89,6 +162,18 @@ impl Finding {
             .as_ref()
             .and_then(|i| i.get("sample"))
             .is_some_and(|s| s.as_bool() == Some(true) || s.as_str() == Some("true"))
+    }
+
+    /// The account that made the API call, when GuardDuty says it came from outside the
+    /// finding's account (`service.action.awsApiCallAction.remoteAccountDetails`, which
+    /// "appears if the call was made from outside your account"). The principal
+    /// `accessKeyDetails` then names is that account's: a same-named one here is someone else.
+    pub fn remote_caller_account(&self) -> Option<&str> {
+        self.service
+            .action
+            .as_ref()?
+            .pointer("/awsApiCallAction/remoteAccountDetails/accountId")?
+            .as_str()
     }
 
     pub fn resource_type(&self) -> &str {

@@ -3,6 +3,7 @@
 
 pub mod cloudtrail;
 pub mod guardduty;
+pub mod health;
 
 use serde_json::Value;
 
@@ -43,6 +44,7 @@ pub enum EventError {
 pub enum Event {
     GuardDuty(Box<guardduty::Finding>),
     CloudTrail(Box<cloudtrail::Record>),
+    Health(Box<health::HealthEvent>),
     /// Any other `detail-type`: the caller decides whether that is ignorable.
     Other {
         detail_type: String,
@@ -68,6 +70,9 @@ pub fn parse(event: Value) -> Result<(Envelope, Event), EventError> {
         }
         CLOUDTRAIL_API_CALL | CLOUDTRAIL_SIGN_IN => {
             Event::CloudTrail(Box::new(serde_json::from_value(detail).map_err(malformed)?))
+        }
+        health::HEALTH_EVENT => {
+            Event::Health(Box::new(serde_json::from_value(detail).map_err(malformed)?))
         }
         other => Event::Other {
             detail_type: other.to_owned(),

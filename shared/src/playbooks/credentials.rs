@@ -63,6 +63,9 @@ async fn stop_created(
             format!("the record does not name the key the caller made: check {user}'s keys"),
         )],
         Some(Created::LoginProfile { user }) => iam.remove_login_profile(user, dry_run).await,
+        Some(Created::ReactivatedKey { user, key }) => {
+            iam.deactivate_keys(user, Some(key), false, dry_run).await
+        }
     }
 }
 

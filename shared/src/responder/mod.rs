@@ -24,12 +24,13 @@ use time::OffsetDateTime;
 
 use crate::actions::iam::IamActions;
 use crate::actions::instance::InstanceActions;
-use crate::actions::Outcome;
+use crate::actions::{ActionRecord, Outcome};
 use crate::aws::{aws, AwsError, Clients};
 use crate::config::{Config, ConfigError};
-use crate::ids::{AccountId, InvalidId};
+use crate::ids::{AccessKeyId, AccountId, InvalidId};
 use crate::ledger::{Claim, Delivery, Ledger, Noted, Settled, Status};
 use crate::notify;
+use crate::principal::Principal;
 use crate::protect::Pattern;
 use crate::rules;
 use crate::signals::{self, Function, Incident, Signal, Target};
@@ -62,6 +63,14 @@ pub enum InitError {
     Http(#[from] aws_smithy_http_client::HttpClientError),
 }
 
+/// The parts of an incident with several targets, what cordon leaves to a person, and the
+/// lookups that found the parts.
+struct Each {
+    parts: Vec<Signal>,
+    unhandled: Option<String>,
+    lookups: Vec<ActionRecord>,
+}
+
 impl Responder {
     pub async fn from_env(function: Function) -> Result<Self, InitError> {
         let config = Config::from_env()?;
@@ -85,13 +94,15 @@ impl Responder {
         if let Some(own_role) = me.arn().and_then(Pattern::from_caller_arn) {
             config.protected.add(own_role);
         }
+        let clients =
+            clients.with_store_regions(config.ledger_region(), config.alert_topic_region());
         Ok(Self {
             function,
             iam: IamActions::new(clients.iam.clone(), &account),
-            ec2: InstanceActions::new(&clients, &config.ledger_table),
+            ec2: InstanceActions::new(&clients, config.ledger_table_name()),
             ledger: Ledger::new(
                 clients.dynamodb.clone(),
-                config.ledger_table.clone(),
+                config.ledger_table_name().to_owned(),
                 function,
             ),
             config,
@@ -133,6 +144,25 @@ impl Responder {
         let signal = signals::from_event(self.function, event, config).inspect_err(|e| {
             tracing::warn!(error = %e, "bad event");
         })?;
+        self.handle_signal(signal, request_id, deadline).await
+    }
+
+    /// Boxed: an incident with several targets handles each part through this same path.
+    fn handle_signal<'a>(
+        &'a self,
+        signal: Signal,
+        request_id: &'a str,
+        deadline: Option<Instant>,
+    ) -> futures::future::BoxFuture<'a, Result<Report, ResponseError>> {
+        Box::pin(self.handle_one(signal, request_id, deadline))
+    }
+
+    async fn handle_one(
+        &self,
+        signal: Signal,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Report, ResponseError> {
         let report = Report {
             function: self.function.name(),
             incident_id: None,
@@ -145,8 +175,33 @@ impl Responder {
             reason: None,
             notified: false,
             actions: Vec::new(),
+            parts: Vec::new(),
         };
         let (incident, target, notify_only) = match signal {
+            Signal::Each {
+                incident,
+                parts,
+                unhandled,
+            } => {
+                let each = Each {
+                    parts,
+                    unhandled,
+                    lookups: Vec::new(),
+                };
+                return self
+                    .handle_each(report, &incident, each, request_id, deadline)
+                    .await;
+            }
+            Signal::Keys {
+                incident,
+                keys,
+                unhandled,
+            } => {
+                let each = self.owners_of(&incident, &keys, unhandled).await?;
+                return self
+                    .handle_each(report, &incident, each, request_id, deadline)
+                    .await;
+            }
             Signal::Ignore {
                 incident: None,
                 reason,
@@ -207,6 +262,146 @@ impl Responder {
                 tracing::warn!(group = id, %error, "could not tell whether the group is cordon's");
                 None
             }
+        }
+    }
+
+    /// Each reported key's owner in this account, looked up concurrently: one part per key
+    /// cordon can attribute; the rest are left to a person.
+    async fn owners_of(
+        &self,
+        incident: &Incident,
+        keys: &[AccessKeyId],
+        unhandled: Option<String>,
+    ) -> Result<Each, ResponseError> {
+        let found =
+            futures::future::join_all(keys.iter().map(|k| self.iam.find_key_owner(k))).await;
+        let mut each = Each {
+            parts: Vec::new(),
+            unhandled: None,
+            lookups: Vec::new(),
+        };
+        let mut left: Vec<String> = unhandled.into_iter().collect();
+        for (key, (lookup, owner)) in keys.iter().zip(found) {
+            match owner {
+                Some(user) => {
+                    let target = Target::Credentials {
+                        principal: Principal::User(user),
+                        path: None,
+                        access_key: Some(key.clone()),
+                        all_keys: false,
+                        created: None,
+                    };
+                    each.parts.push(Signal::Respond {
+                        incident: incident.part(&target)?,
+                        target,
+                    });
+                }
+                None if !lookup.failed() => left.push(format!(
+                    "key {} is not contained: {}",
+                    key.redacted(),
+                    match &lookup.outcome {
+                        Outcome::Skipped { reason } => reason.as_str(),
+                        _ => "its owner is unknown",
+                    }
+                )),
+                None => {}
+            }
+            each.lookups.push(lookup);
+        }
+        each.unhandled = (!left.is_empty()).then(|| left.join("; "));
+        Ok(each)
+    }
+
+    /// Every part at once, each as its own incident; the whole's status is its worst part's.
+    /// What cordon leaves to a person (no parts it can act on, or more than it may) is recorded
+    /// and notified under the whole incident, and a lookup that failed fails the invocation.
+    async fn handle_each(
+        &self,
+        report: Report,
+        incident: &Incident,
+        each: Each,
+        request_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Report, ResponseError> {
+        let Each {
+            parts,
+            unhandled,
+            lookups,
+        } = each;
+        let runs = parts
+            .into_iter()
+            .map(|part| self.handle_signal(part, request_id, deadline));
+        let results = futures::future::join_all(runs).await;
+        let lookup_failures: Vec<String> = lookups
+            .iter()
+            .filter(|a| a.failed())
+            .map(|a| format!("{} {}: {:?}", a.action.name(), a.target, a.outcome))
+            .collect();
+        let mut whole = Report {
+            incident_id: Some(incident.id.clone()),
+            finding_type: Some(incident.kind.clone()),
+            actions: lookups,
+            ..report.clone()
+        };
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(part) => whole.parts.push(part),
+                Err(e) => {
+                    if let Some(part) = e.report() {
+                        whole.parts.push(part.clone());
+                    }
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        let unhandled = match (unhandled, lookup_failures.is_empty()) {
+            (unhandled, true) => unhandled,
+            (unhandled, false) => Some(
+                unhandled
+                    .into_iter()
+                    .chain([format!(
+                        "cordon could not tell whose keys these are, so it contained nothing for them yet: {}",
+                        lookup_failures.join("; ")
+                    )])
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        };
+        let left = match unhandled {
+            Some(reason) => Some((Status::NotifyOnly, reason)),
+            None if whole.parts.is_empty() => Some((
+                Status::Ignored,
+                "the sequence names nothing this function acts on".to_owned(),
+            )),
+            None => None,
+        };
+        if let Some((status, reason)) = left {
+            let told = self
+                .decline(report, incident, None, request_id, status, reason)
+                .await?;
+            whole.notified = told.notified;
+            whole.reason.clone_from(&told.reason);
+            whole.delivery = told.delivery;
+            whole.delivery_number = told.delivery_number;
+            whole.parts.push(told);
+        }
+        whole.status = whole
+            .parts
+            .iter()
+            .filter_map(|p| p.status)
+            .max_by_key(|s| s.urgency());
+        match failure {
+            Some(e) => Err(e),
+            None if !lookup_failures.is_empty() => {
+                whole.status = Some(Status::Failed);
+                Err(ResponseError::ContainmentFailed {
+                    incident: incident.id.clone(),
+                    failures: lookup_failures.join("; "),
+                    report: Box::new(whole),
+                })
+            }
+            None => Ok(whole),
         }
     }
 

@@ -26,6 +26,10 @@ pub struct Report {
     pub reason: Option<String>,
     pub notified: bool,
     pub actions: Vec<ActionRecord>,
+    /// An incident with several targets: one report per part (and one for what was left to a
+    /// person); the whole's status is the most urgent part's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Report>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,10 +8,38 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::events::cloudtrail::Record;
-use crate::events::{self, guardduty::Finding, Envelope, Event, EventError};
+use crate::events::{self, guardduty::Finding, health::HealthEvent, Envelope, Event, EventError};
 use crate::ids::{AccessKeyId, AccountId, IamName, IncidentId, InstanceId};
 use crate::principal::{IamPath, Principal};
 use crate::rules::{self, Response};
+
+mod sequence;
+
+impl Incident {
+    /// One part of an incident with several targets: its own id, stable across re-sends
+    /// whatever order they list the targets in, so each part is claimed, recorded and repeated
+    /// on its own.
+    pub fn part(&self, target: &Target) -> Result<Incident, EventError> {
+        let key = format!(
+            "{}#{}",
+            target.resource_key(),
+            target.access_key().map(AccessKeyId::as_str).unwrap_or("")
+        );
+        Ok(Incident {
+            id: IncidentId::parse(&format!("{}:{}", self.id.as_str(), short_hash(&key)))?,
+            title: format!("{} ({})", self.title, target.describe_briefly()),
+            ..self.clone()
+        })
+    }
+}
+
+/// FNV-1a, as 16 hex digits: a short, stable name for a longer one inside an incident id.
+fn short_hash(s: &str) -> String {
+    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
 
 /// Which Lambda function is asking: each handles its own kind of target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,6 +115,10 @@ pub enum Created {
     },
     /// `CreateLoginProfile`/`UpdateLoginProfile` for another user: the attacker knows the password.
     LoginProfile { user: IamName },
+    /// `UpdateAccessKey` to `Active` (rule `cordon-tampered`) by a caller cordon contains: the
+    /// key it brought back is the attacker's again, so it is set Inactive beside its caller.
+    /// Containing the caller alone left a key cordon had reported contained working.
+    ReactivatedKey { user: IamName, key: AccessKeyId },
 }
 
 impl Created {
@@ -109,6 +141,21 @@ impl Created {
         }
     }
 
+    /// The key a successful `UpdateAccessKey` to `Active` names. Without `userName` the caller
+    /// reactivated its own key, which its own containment deactivates.
+    fn reactivated(record: &Record) -> Option<Self> {
+        let active = record
+            .request_str("status")
+            .is_some_and(|s| s.eq_ignore_ascii_case("Active"));
+        if record.event_name != "UpdateAccessKey" || !active {
+            return None;
+        }
+        Some(Self::ReactivatedKey {
+            user: IamName::parse(record.request_str("userName")?).ok()?,
+            key: AccessKeyId::parse(record.request_str("accessKeyId")?).ok()?,
+        })
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Self::AccessKey {
@@ -119,6 +166,9 @@ impl Created {
             }
             Self::AccessKey { user, key: None } => format!("a new key of user {user}"),
             Self::LoginProfile { user } => format!("console password of user {user}"),
+            Self::ReactivatedKey { user, key } => {
+                format!("key {} of user {user}", key.redacted())
+            }
         }
     }
 }
@@ -136,7 +186,13 @@ impl Target {
         match self {
             Self::Credentials {
                 created: Some(c), ..
-            } => format!("{text}, and the {} it made", c.describe()),
+            } => {
+                let verb = match c {
+                    Created::ReactivatedKey { .. } => "reactivated",
+                    _ => "made",
+                };
+                format!("{text}, and the {} it {verb}", c.describe())
+            }
             _ => text,
         }
     }
@@ -188,6 +244,20 @@ pub enum Signal {
         incident: Option<Incident>,
         reason: String,
     },
+    /// Access keys someone else reported (AWS Health): each key's owner is looked up, then
+    /// each is one part, as in `Each`.
+    Keys {
+        incident: Incident,
+        keys: Vec<AccessKeyId>,
+        unhandled: Option<String>,
+    },
+    /// One incident, several targets (an attack sequence): each part handled as its own
+    /// single-target incident, and what cordon leaves to a person notified under the whole.
+    Each {
+        incident: Incident,
+        parts: Vec<Signal>,
+        unhandled: Option<String>,
+    },
 }
 
 const INSTANCE_CREDENTIAL_EXFILTRATION: &str =
@@ -208,6 +278,7 @@ pub fn from_event(
                 reason: "isolate-instance does not act on CloudTrail calls".to_owned(),
             }),
         },
+        Event::Health(health) => Ok(from_health(function, &envelope, &health)?),
         Event::Other { detail_type } => Ok(Signal::Ignore {
             incident: None,
             reason: format!("{} does not handle {detail_type:?} events", function.name()),
@@ -250,6 +321,23 @@ fn from_finding(
     if finding.is_sample() && !config.respond_to_sample_findings {
         return ignore("sample finding (RESPOND_TO_SAMPLE_FINDINGS is off)".to_owned());
     }
+    // Before the resource checks: a sequence's resource type is `AttackSequence`, and its
+    // `resourceRole` says TARGET whoever it names.
+    let below_floor = || {
+        (incident.severity < config.min_severity).then(|| {
+            format!(
+                "severity {} is below MIN_SEVERITY {}",
+                incident.severity, config.min_severity
+            )
+        })
+    };
+    if sequence::is_sequence(finding) {
+        if let Some(reason) = below_floor() {
+            return ignore(reason);
+        }
+        let max = config.max_instances_per_incident;
+        return sequence::from_sequence(function, incident, finding, max);
+    }
     let missing = |field| EventError::MissingField {
         finding: finding.id.chars().take(128).collect(),
         field,
@@ -265,6 +353,25 @@ fn from_finding(
                     "resource type {:?} is not an access key",
                     finding.resource_type()
                 ));
+            }
+            // A call from another account names that account's principal: containing a
+            // same-named user or role here would aim cordon at a bystander.
+            if let Some(caller) = finding
+                .remote_caller_account()
+                .filter(|a| Some(*a) != incident.account.as_ref().map(AccountId::as_str))
+            {
+                if let Some(reason) = below_floor() {
+                    return ignore(reason);
+                }
+                let caller = AccountId::parse(caller)
+                    .map_or_else(|_| "another account".to_owned(), |a| format!("account {a}"));
+                return Ok(Signal::Each {
+                    incident: incident.clone(),
+                    parts: Vec::new(),
+                    unhandled: Some(format!(
+                        "the call came from {caller} (remoteAccountDetails), so the principal GuardDuty names is that account's and a same-named one here is someone else: nothing was changed. Block the caller where it reached this account (bucket policy, role trust, resource policy) and tell the owner of {caller}"
+                    )),
+                });
             }
             let details = finding
                 .resource
@@ -314,11 +421,8 @@ fn from_finding(
             ..
         }
     );
-    if incident.severity < config.min_severity && !root {
-        return ignore(format!(
-            "severity {} is below MIN_SEVERITY {}",
-            incident.severity, config.min_severity
-        ));
+    if let Some(reason) = below_floor().filter(|_| !root) {
+        return ignore(reason);
     }
     Ok(Signal::Respond { incident, target })
 }
@@ -333,22 +437,85 @@ fn credentials_target(
         .map(AccessKeyId::parse)
         .transpose()
         .map_err(|e| Some(e.into()))?;
-    let name = || -> Result<IamName, Option<EventError>> {
-        let raw = details.user_name.as_deref().ok_or(None)?;
-        IamName::parse(raw).map_err(|e| Some(e.into()))
-    };
-    let principal = match details.user_type.as_deref().unwrap_or("") {
-        "IAMUser" => Principal::User(name()?),
-        "AssumedRole" => Principal::Role(name()?),
-        "Root" => Principal::Root,
-        other => Principal::unsupported(other),
-    };
     Ok(Target::Credentials {
-        principal,
+        principal: principal_of(
+            details.user_type.as_deref().unwrap_or(""),
+            details.user_name.as_deref(),
+        )?,
         path: None,
         access_key: key,
         all_keys: false,
         created: None,
+    })
+}
+
+/// AWS Health's credential-risk events: the keys it names, whatever the severity floor (AWS
+/// itself found them exposed).
+fn from_health(
+    function: Function,
+    envelope: &Envelope,
+    event: &HealthEvent,
+) -> Result<Signal, EventError> {
+    if function != Function::QuarantineCredentials || !event.is_credential_risk() {
+        return Ok(Signal::Ignore {
+            incident: None,
+            reason: format!(
+                "{} does not act on Health {} events",
+                function.name(),
+                event.event_type_code.chars().take(64).collect::<String>()
+            ),
+        });
+    }
+    let incident = Incident {
+        id: IncidentId::parse(&format!("health:{}", short_hash(&event.event_arn)))?,
+        kind: format!("Health:{}", event.event_type_code),
+        title: format!(
+            "AWS Health reports a credential risk ({})",
+            event.event_type_code
+        ),
+        severity: HEALTH_SEVERITY,
+        account: event
+            .affected_account
+            .as_deref()
+            .or(envelope.account.as_deref())
+            .map(AccountId::parse)
+            .transpose()?,
+        region: envelope.region.clone(),
+        count: 1,
+        last_seen: None,
+        touched_quarantine: false,
+    };
+    let mut keys: Vec<AccessKeyId> = Vec::new();
+    let mut other: Vec<String> = Vec::new();
+    for entity in &event.affected_entities {
+        match AccessKeyId::parse(&entity.entity_value) {
+            Ok(key) if !keys.contains(&key) => keys.push(key),
+            Ok(_) => {}
+            Err(_) => other.push(entity.entity_value.chars().take(128).collect()),
+        }
+    }
+    Ok(Signal::Keys {
+        incident,
+        keys,
+        unhandled: (!other.is_empty())
+            .then(|| format!("not an access key, so not contained: {}", other.join(", "))),
+    })
+}
+
+/// AWS Health gives no severity; a key AWS found exposed is as urgent as GuardDuty's High.
+const HEALTH_SEVERITY: f64 = 8.0;
+
+/// GuardDuty's user type and name (`accessKeyDetails`, a sequence's actors): `Err(None)` when
+/// the name it needs is absent.
+fn principal_of(kind: &str, name: Option<&str>) -> Result<Principal, Option<EventError>> {
+    let name = || -> Result<IamName, Option<EventError>> {
+        IamName::parse(name.ok_or(None)?).map_err(|e| Some(e.into()))
+    };
+    Ok(match kind {
+        "IAMUser" => Principal::User(name()?),
+        "AssumedRole" => Principal::Role(name()?),
+        "Root" => Principal::Root,
+        other => Principal::unsupported(other),
     })
 }
 
@@ -425,6 +592,7 @@ fn from_cloudtrail(record: &Record, config: &Config) -> Result<Signal, EventErro
             // Only a rule that names another user's credential, and only if the call succeeded.
             created: match (rule.id, &record.error_code) {
                 ("persistence-other-user", None) => Created::from_record(record),
+                ("cordon-tampered", None) => Created::reactivated(record),
                 _ => None,
             },
         }
