@@ -93,9 +93,10 @@ deploy: package $(SAM)
 invoke: venv
 	cargo run --quiet -p integration-tests --bin invoke -- $(TARGET) $(FN) $(EVENT)
 
-## make logs FN=...: tail the deployed function's logs.
+## make logs FN=...: tail the deployed function's logs (FN=cloudtrail-calls: quarantine-credentials'
+## code on CloudTrail calls).
 logs: $(SAM)
-	$(SAM) logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,QuarantineCredentialsFunction) --tail
+	$(SAM) logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,$(if $(filter cloudtrail-calls,$(FN)),CloudTrailCallsFunction,QuarantineCredentialsFunction)) --tail
 
 ## make bench: cold start, time to containment, burst, rule evaluation -> BENCHMARKS.md.
 ## Release x86_64 binaries (this machine runs them); sizes come from `make package` if it ran.

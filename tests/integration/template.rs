@@ -9,12 +9,12 @@ use cordon::Function;
 use integration_tests::repo_root;
 use yaml_rust2::{Yaml, YamlLoader};
 
-fn template() -> Yaml {
+pub(crate) fn template() -> Yaml {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
     YamlLoader::load_from_str(&text).unwrap().remove(0)
 }
 
-fn strings(y: &Yaml) -> Vec<String> {
+pub(crate) fn strings(y: &Yaml) -> Vec<String> {
     match y {
         Yaml::String(s) => vec![s.clone()],
         Yaml::Array(a) => a
@@ -161,7 +161,7 @@ fn functions_share_the_runtime_settings_the_issue_asks_for() {
 #[test]
 fn cloudtrail_pattern_matches_the_rules() {
     let t = template();
-    let pattern = &t["Resources"]["QuarantineCredentialsFunction"]["Properties"]["Events"]
+    let pattern = &t["Resources"]["CloudTrailCallsFunction"]["Properties"]["Events"]
         ["CloudTrailCall"]["Properties"]["Pattern"]["detail"];
     let sources: BTreeSet<String> = strings(&pattern["eventSource"]).into_iter().collect();
     let names: BTreeSet<String> = pattern["eventName"]
@@ -222,21 +222,18 @@ fn cordon_names_what_the_tamper_rule_watches() {
             "{place} is not named after the stack: {name:?}"
         );
     }
-    let fn_props = &t["Resources"]["QuarantineCredentialsFunction"]["Properties"];
-    for (resource, function) in [
-        (
-            "QuarantineCredentialsFunction",
-            Function::QuarantineCredentials,
-        ),
-        ("IsolateInstanceFunction", Function::IsolateInstance),
+    for (resource, name) in [
+        ("QuarantineCredentialsFunction", "quarantine-credentials"),
+        ("CloudTrailCallsFunction", "cloudtrail-calls"),
+        ("IsolateInstanceFunction", "isolate-instance"),
     ] {
-        let name = format!("${{AWS::StackName}}-{}", function.name());
+        let name = format!("${{AWS::StackName}}-{name}");
         assert_eq!(
             t["Resources"][resource]["Properties"]["FunctionName"].as_str(),
             Some(name.as_str())
         );
     }
-    let vars = &fn_props["Environment"]["Variables"];
+    let vars = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(vars["CORDON_PREFIX"].as_str(), Some("AWS::StackName"));
     let roles = format!("{:?}", vars["CORDON_ROLES"]);
     for role in [
@@ -301,7 +298,11 @@ fn every_failure_alarms_to_the_alert_topic() {
         "QueueName",
         "DeadLetterQueue.QueueName".to_owned(),
     )];
-    for function in ["QuarantineCredentialsFunction", "IsolateInstanceFunction"] {
+    for function in [
+        "QuarantineCredentialsFunction",
+        "CloudTrailCallsFunction",
+        "IsolateInstanceFunction",
+    ] {
         wanted.push(("Errors", "FunctionName", function.to_owned()));
         wanted.push(("Throttles", "FunctionName", function.to_owned()));
     }
@@ -494,6 +495,13 @@ fn a_boundary_keeps_cordon_from_changing_cordon() {
             "{function}: SAM's role carries the boundary"
         );
     }
+    // cloudtrail-calls runs as quarantine-credentials, in that role.
+    let calls = &t["Resources"]["CloudTrailCallsFunction"]["Properties"];
+    assert_eq!(
+        calls["Role"].as_str(),
+        Some("QuarantineCredentialsFunctionRole.Arn")
+    );
+    assert!(calls["Policies"].is_badvalue());
     let policy = &t["Resources"]["PermissionsBoundary"];
     assert_eq!(policy["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
     let name = policy["Properties"]["ManagedPolicyName"].as_str().unwrap();
@@ -531,6 +539,8 @@ fn a_boundary_keeps_cordon_from_changing_cordon() {
         ("lambda:UpdateFunctionConfiguration", lambda("isolate-instance")),
         ("lambda:DeleteFunction", lambda("quarantine-credentials")),
         ("lambda:PutFunctionConcurrency", lambda("isolate-instance")),
+        ("lambda:UpdateFunctionCode", lambda("cloudtrail-calls")),
+        ("lambda:PutFunctionConcurrency", lambda("cloudtrail-calls")),
         ("sns:SetTopicAttributes", "AlertTopic".to_owned()),
         ("sns:DeleteTopic", "AlertTopic".to_owned()),
         ("sns:Unsubscribe", "${AlertTopic}:*".to_owned()),
@@ -659,8 +669,64 @@ fn the_optional_key_reaches_every_store() {
             "IsolateInstanceLogGroup",
             &r["IsolateInstanceLogGroup"]["Properties"]["KmsKeyId"],
         ),
+        (
+            "CloudTrailCallsLogGroup",
+            &r["CloudTrailCallsLogGroup"]["Properties"]["KmsKeyId"],
+        ),
     ] {
         let found = format!("{:?}", value.as_vec());
         assert!(found.contains(key), "{place}: {found}");
+    }
+}
+
+/// Issue 14 item 11: no flood of API calls takes the concurrency GuardDuty's findings need.
+/// Every rule on CloudTrail calls invokes cloudtrail-calls (quarantine-credentials' code, in a
+/// function of its own, with a reserved concurrency of its own); GuardDuty's findings go to
+/// functions no such rule invokes.
+#[test]
+fn guardduty_findings_keep_concurrency_no_call_can_take() {
+    let t = template();
+    let rules = integration_tests::patterns::rules(
+        &serde_json::json!({"CanaryAccessKeys": "AKIAIOSFODNN7EXAMPLE"}),
+    )
+    .unwrap();
+    let (mut findings, mut calls) = (BTreeSet::new(), BTreeSet::new());
+    for r in &rules {
+        let pattern: serde_json::Value = serde_json::from_str(&r.pattern).unwrap();
+        // AWS Health's reports are as few and as urgent as GuardDuty's findings.
+        let reports = [
+            serde_json::json!(["aws.guardduty"]),
+            serde_json::json!(["aws.health"]),
+        ];
+        if reports.contains(&pattern["source"]) {
+            findings.insert(r.resource.as_str());
+        } else {
+            calls.insert(r.resource.as_str());
+        }
+    }
+    assert_eq!(rules.len(), 6, "{rules:#?}");
+    assert_eq!(calls, BTreeSet::from(["CloudTrailCallsFunction"]));
+    assert_eq!(
+        findings,
+        BTreeSet::from(["IsolateInstanceFunction", "QuarantineCredentialsFunction"])
+    );
+    let props = |f: &str| t["Resources"][f]["Properties"].clone();
+    assert_eq!(
+        props("CloudTrailCallsFunction")["ReservedConcurrentExecutions"].as_str(),
+        Some("CloudTrailReservedConcurrency")
+    );
+    assert_eq!(
+        props("CloudTrailCallsFunction")["CodeUri"].as_str(),
+        Some("target/lambda/quarantine-credentials/")
+    );
+    assert_eq!(
+        t["Globals"]["Function"]["ReservedConcurrentExecutions"].as_str(),
+        Some("ReservedConcurrency")
+    );
+    for f in ["QuarantineCredentialsFunction", "IsolateInstanceFunction"] {
+        assert!(
+            props(f)["ReservedConcurrentExecutions"].is_badvalue(),
+            "{f}"
+        );
     }
 }

@@ -18,8 +18,10 @@ use crate::{repo_root, BoxError};
 pub struct Rule {
     /// `<logical id>/<event>` for a SAM event, the logical id for an `AWS::Events::Rule`.
     pub rule: String,
-    /// `quarantine-credentials` or `isolate-instance`.
+    /// The code its target runs: `quarantine-credentials` or `isolate-instance`.
     pub function: String,
+    /// Its target's logical id: `CloudTrailCallsFunction` runs quarantine-credentials too.
+    pub resource: String,
     /// `ENABLED`, or `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`: only such a rule receives
     /// read-only management events (`readOnly: true`: InvokeModel, GetCallerIdentity).
     pub state: String,
@@ -60,6 +62,7 @@ pub fn rules(parameters: &Value) -> Result<Vec<Rule>, BoxError> {
         .map(|r| Rule {
             rule: r["rule"].as_str().unwrap_or_default().to_owned(),
             function: r["function"].as_str().unwrap_or_default().to_owned(),
+            resource: r["resource"].as_str().unwrap_or_default().to_owned(),
             state: r["state"].as_str().unwrap_or_default().to_owned(),
             pattern: r["pattern"].to_string(),
         })
