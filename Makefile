@@ -93,9 +93,10 @@ deploy: package $(SAM)
 invoke: venv
 	cargo run --quiet -p integration-tests --bin invoke -- $(TARGET) $(FN) $(EVENT)
 
-## make logs FN=...: tail the deployed function's logs.
+## make logs FN=...: tail the deployed function's logs (FN=cloudtrail-calls: quarantine-credentials'
+## code on CloudTrail calls; FN=trace-credentials).
 logs: $(SAM)
-	$(SAM) logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,$(if $(filter trace-credentials,$(FN)),TraceCredentialsFunction,QuarantineCredentialsFunction)) --tail
+	$(SAM) logs --stack-name $(STACK) --name $(if $(filter isolate-instance,$(FN)),IsolateInstanceFunction,$(if $(filter cloudtrail-calls,$(FN)),CloudTrailCallsFunction,$(if $(filter trace-credentials,$(FN)),TraceCredentialsFunction,QuarantineCredentialsFunction))) --tail
 
 ## make bench: cold start, time to containment, burst, rule evaluation, a 10,000-event trace -> BENCHMARKS.md
 ## (`target/release/bench trace` redoes the trace section alone).

@@ -5,7 +5,10 @@ resolves the intrinsic functions with the parameters' defaults overridden by a J
 argv[1], drops the rules whose Condition is false, and prints one JSON object:
 
     {"rules": [{"rule": "<logical id>/<event>", "function": "quarantine-credentials",
-                "state": "ENABLED", "pattern": {...}}]}
+                "resource": "CloudTrailCallsFunction", "state": "ENABLED", "pattern": {...}}]}
+
+`function` is the code the rule's target runs (its CodeUri, target/lambda/<function>/), which
+two function resources may share; `resource` is the target's logical id.
 
 The integration tests match events against these patterns with moto's own event-pattern
 engine (the events service's TestEventPattern), so no test hands a function an event that the
@@ -44,10 +47,12 @@ def main():
         return function_name(name) or name
 
     def function_name(logical_id):
-        props = resources.get(logical_id, {}).get("Properties", {})
-        name = resolve(props.get("FunctionName")) if "FunctionName" in props else None
-        prefix = PSEUDO["AWS::StackName"] + "-"
-        return name[len(prefix):] if isinstance(name, str) and name.startswith(prefix) else None
+        code = resources.get(logical_id, {}).get("Properties", {}).get("CodeUri")
+        return code.rstrip("/").rsplit("/", 1)[-1] if isinstance(code, str) else None
+
+    def function_arn(logical_id):
+        """A function's ARN, as the logical id and the code it runs."""
+        return {"resource": logical_id, "function": function_name(logical_id)}
 
     def condition(name):
         return bool(resolve(template["Conditions"][name]))
@@ -79,7 +84,7 @@ def main():
                 if key == "Fn::Sub":
                     return sub(arg if isinstance(arg, str) else arg[0])
                 if key == "Fn::GetAtt":
-                    return function_name(arg[0] if isinstance(arg, list) else arg.split(".")[0])
+                    return function_arn(arg[0] if isinstance(arg, list) else arg.split(".")[0])
             out = {}
             for k, v in node.items():
                 v = resolve(v)
@@ -100,14 +105,17 @@ def main():
                 rules.append({
                     "rule": f"{logical_id}/{event}",
                     "function": function_name(logical_id),
+                    "resource": logical_id,
                     "state": resolve(spec["Properties"].get("State", "ENABLED")),
                     "pattern": resolve(spec["Properties"]["Pattern"]),
                 })
         if resource.get("Type") == "AWS::Events::Rule":
             for target in props.get("Targets", []):
+                arn = resolve(target["Arn"])
                 rules.append({
                     "rule": logical_id,
-                    "function": resolve(target["Arn"]),
+                    "function": arn.get("function") if isinstance(arn, dict) else None,
+                    "resource": arn.get("resource") if isinstance(arn, dict) else None,
                     "state": resolve(props.get("State", "ENABLED")),
                     "pattern": resolve(props["EventPattern"]),
                 })

@@ -28,11 +28,16 @@ pub struct Config {
     /// At most this many instances of one attack sequence are isolated; the rest are listed.
     pub max_instances_per_incident: usize,
     pub stop_instance: bool,
+    /// An instance incident also cuts every session of the instance's role, fleet-wide.
+    pub revoke_whole_instance_role: bool,
     /// How long a claim on an incident holds before a retry may take it over.
     pub lease_seconds: u64,
     /// At most this many new containments per account per window; the rest are deferred.
     pub rate_limit: u32,
     pub rate_window_seconds: u64,
+    /// A rule and principal's notify-only incidents are published once per this window; the
+    /// rest are counted in the ledger.
+    pub notice_window_seconds: u64,
     pub rules: RuleSettings,
     pub trust_store: TrustStore,
     pub trace: TraceSettings,
@@ -139,6 +144,7 @@ impl Config {
         };
         let rate_limit = u32::try_from(number("RATE_LIMIT", 10)?).unwrap_or(u32::MAX);
         let rate_window_seconds = number("RATE_WINDOW_SECONDS", 600)?.max(1);
+        let notice_window_seconds = number("NOTICE_WINDOW_SECONDS", 900)?.max(1);
         let list = |name: &str| -> Vec<String> {
             get(name)
                 .unwrap_or("")
@@ -230,6 +236,7 @@ impl Config {
             cordon_prefix,
             alert_topic_arn: get("ALERT_TOPIC_ARN").map(str::to_owned),
             ledger_table: get("LEDGER_TABLE").map(str::to_owned),
+            cordon_groups: Vec::new(),
         };
         let trust_store = match get("TRUST_STORE") {
             None => TrustStore::Amazon,
@@ -268,9 +275,11 @@ impl Config {
             max_instances_per_incident: usize::try_from(number("MAX_INSTANCES_PER_INCIDENT", 10)?)
                 .unwrap_or(usize::MAX),
             stop_instance: flag("STOP_INSTANCE")?,
+            revoke_whole_instance_role: flag("REVOKE_WHOLE_INSTANCE_ROLE")?,
             lease_seconds,
             rate_limit,
             rate_window_seconds,
+            notice_window_seconds,
         })
     }
 }
@@ -294,6 +303,7 @@ mod tests {
             Config::from_vars(&vars(&[("ALERT_TOPIC_ARN", "t"), ("LEDGER_TABLE", "l")])).unwrap();
         assert!(!c.dry_run && !c.deactivate_all_keys && !c.quarantine_roles);
         assert!(!c.respond_to_sample_findings && !c.stop_instance);
+        assert!(!c.revoke_whole_instance_role);
         assert_eq!(c.lease_seconds, 300);
         assert_eq!(c.trust_store, TrustStore::Amazon);
     }

@@ -11,6 +11,9 @@
 //!   state before.
 //! - `RATE#<account>#<window>` / `RATE`: the containments the budget allowed in a window;
 //!   `PAID#<account>#<resource>` / `BUDGET`: a target the budget paid for (`paid_at`).
+//! - `NOTICE#<account>#<finding type>#<resource>` / `WINDOW#<window>`: the notify-only incidents
+//!   of one rule and principal in a window (`seen`, `first_incident`, `last_incident`): the
+//!   first was published, the rest only counted.
 //!
 //! Queries: all of an incident = `pk` alone; all incidents of a principal or instance = index
 //! `by-resource` (`resource_pk`, `created_at`); open incidents = sparse index `open`
@@ -122,6 +125,46 @@ pub struct Settled<'a> {
     pub moved_cutoff: Option<(OffsetDateTime, Option<&'a AccessKeyId>)>,
     /// Why the incident stands as it does (a refusal, drift, tampering), when there is a why.
     pub reason: Option<&'a str>,
+}
+
+/// A declined incident as [`Ledger::note`] left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Noted {
+    pub delivery: u64,
+    /// The status a notice went out for, if one did.
+    pub notified: Option<String>,
+    /// Its notice was counted against a flood window instead of published.
+    pub counted: bool,
+    /// Lambda's retry of the invocation that made the delivery before (the same request id):
+    /// its notice may have failed to go out.
+    pub retry: bool,
+}
+
+impl Noted {
+    /// A first delivery, nothing told before: what an unrecorded delivery may be.
+    pub fn first() -> Self {
+        Self {
+            delivery: 1,
+            notified: None,
+            counted: false,
+            retry: false,
+        }
+    }
+}
+
+/// A notify-only incident counted in its rule and principal's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoticeCount {
+    /// How many the window has seen, this one included: only the first is published.
+    pub seen: u64,
+    /// For the window's first: how many the window before saw (all but its first unpublished).
+    pub previous: u64,
+    pub window_end: OffsetDateTime,
+}
+
+fn window_start(window: u64, window_seconds: u64) -> OffsetDateTime {
+    let at = i64::try_from(window.saturating_mul(window_seconds)).unwrap_or(i64::MAX);
+    OffsetDateTime::from_unix_timestamp(at).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 pub struct Ledger {
@@ -543,8 +586,103 @@ impl Ledger {
         }
     }
 
+    /// Count one notify-only incident against its rule (`incident.kind`) and principal or
+    /// instance (`resource_key`) in the window holding `now`. Returns how many the window has
+    /// seen with this one and, for the window's first, how many the window before saw.
+    pub async fn count_notice(
+        &self,
+        incident: &Incident,
+        account: &str,
+        resource_key: &str,
+        window_seconds: u64,
+        now: OffsetDateTime,
+    ) -> Result<NoticeCount, AwsError> {
+        let window_seconds = window_seconds.max(1);
+        let window = now.unix_timestamp() as u64 / window_seconds;
+        let key = s(format!(
+            "NOTICE#{account}#{}#{}",
+            incident.kind,
+            resource_key.to_ascii_lowercase()
+        ));
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", key.clone())
+            .key("sk", s(format!("WINDOW#{window}")))
+            .update_expression(
+                "ADD #seen :one SET #first = if_not_exists(#first, :id), #last = :id, #start = if_not_exists(#start, :start)",
+            )
+            .expression_attribute_names("#seen", "seen")
+            .expression_attribute_names("#first", "first_incident")
+            .expression_attribute_names("#last", "last_incident")
+            .expression_attribute_names("#start", "window_start")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":id", s(incident.id.as_str()))
+            .expression_attribute_values(
+                ":start",
+                s(rfc3339_seconds(window_start(window, window_seconds))),
+            )
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(aws)?;
+        let seen = out.attributes().map_or(1, |i| number(i, "seen"));
+        let previous = if seen == 1 && window > 0 {
+            let before = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", key)
+                .key("sk", s(format!("WINDOW#{}", window - 1)))
+                .send()
+                .await
+                .map_err(aws)?;
+            before.item().map_or(0, |i| number(i, "seen"))
+        } else {
+            0
+        };
+        Ok(NoticeCount {
+            seen,
+            previous,
+            window_end: window_start(window + 1, window_seconds),
+        })
+    }
+
+    /// A declined incident's notice was counted against its window, not published: with the
+    /// reason that says so, and `counted`, so that a repeat does not publish it either.
+    pub async fn counted(&self, incident: &Incident, reason: &str) -> Result<(), AwsError> {
+        let u = Update::new()
+            .set("reason", s(reason))
+            .set("counted", AttributeValue::Bool(true));
+        self.set_on_meta(incident, u).await
+    }
+
+    /// A declined incident's notice went out, for `status`: a repeat need not tell again, a
+    /// retry after a failed publish must.
+    pub async fn notified(&self, incident: &Incident, status: Status) -> Result<(), AwsError> {
+        let u = Update::new().set("notified_status", s(status.as_str()));
+        self.set_on_meta(incident, u).await
+    }
+
+    /// `u`'s attributes set on the incident's item, deliveries untouched.
+    async fn set_on_meta(&self, incident: &Incident, u: Update) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(incident))
+            .key("sk", self.meta())
+            .update_expression(format!("SET {}", u.sets.join(", ")))
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await
+            .map_err(aws)?;
+        Ok(())
+    }
+
     /// An incident we decided not to act on (ignored, protected, notify-only): recorded with its
-    /// reason. Returns the delivery number, so only the first delivery notifies.
+    /// reason. Returns the delivery number and whether it was told (or counted) before.
     pub async fn note(
         &self,
         incident: &Incident,
@@ -552,7 +690,7 @@ impl Ledger {
         request_id: &str,
         status: Status,
         reason: &str,
-    ) -> Result<u64, AwsError> {
+    ) -> Result<Noted, AwsError> {
         let now = rfc3339_millis(OffsetDateTime::now_utc());
         let mut u = self
             .describe(incident, target, &now)
@@ -572,11 +710,13 @@ impl Ledger {
             .update_expression(expression)
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(aws)?;
-        let delivery = out.attributes().map_or(1, |i| number(i, "deliveries"));
+        // The item as it was: what earlier deliveries told, and which invocation made the last.
+        let before = out.attributes();
+        let delivery = before.map_or(0, |i| number(i, "deliveries")) + 1;
         let kind = if delivery > 1 {
             Delivery::Repeat
         } else {
@@ -584,7 +724,14 @@ impl Ledger {
         };
         self.put_delivery(incident, delivery, request_id, kind, &now)
             .await?;
-        Ok(delivery)
+        Ok(Noted {
+            delivery,
+            notified: before.and_then(|i| string(i, "notified_status")),
+            counted: before
+                .and_then(|i| i.get("counted"))
+                .is_some_and(|v| v.as_bool().is_ok_and(|b| *b)),
+            retry: before.and_then(|i| string(i, "last_request_id")).as_deref() == Some(request_id),
+        })
     }
 }
 

@@ -6,8 +6,14 @@ use std::collections::BTreeSet;
 use crate::actions::Action;
 use crate::signals::Function;
 
-/// Ledger and notification, for every function. (sts:GetCallerIdentity needs no permission.)
-pub const RECORDING: &[&str] = &["dynamodb:UpdateItem", "dynamodb:PutItem", "sns:Publish"];
+/// Ledger and notification, for every function (GetItem: the window before's count of a rule
+/// and principal's notices). (sts:GetCallerIdentity needs no permission.)
+pub const RECORDING: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:PutItem",
+    "sns:Publish",
+];
 
 impl Function {
     pub fn actions(self) -> &'static [Action] {

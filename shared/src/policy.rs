@@ -22,6 +22,10 @@ pub const REVOKE_SESSIONS_POLICY_NAME: &str = "AWSRevokeOlderSessions";
 /// Inline fallback when the user already holds the maximum number of managed policies.
 pub const FALLBACK_POLICY_NAME: &str = "CordonQuarantineDenyAll";
 
+/// The inline policy on an instance's role that denies that one instance's credentials: this,
+/// then the instance id.
+pub const INSTANCE_REVOKE_POLICY_PREFIX: &str = "CordonRevokeInstanceCredentials-";
+
 /// Statement id of our addition to V3.
 pub const HARDENING_SID: &str = "CordonPreventQuarantineRemoval";
 

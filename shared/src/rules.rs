@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::events::cloudtrail::Record;
 use crate::ids::{AccountId, IamName};
 use crate::policy::{
-    FALLBACK_POLICY_NAME, QUARANTINE_POLICY_NAME, QUARANTINE_POLICY_PATH,
-    REVOKE_SESSIONS_POLICY_NAME,
+    FALLBACK_POLICY_NAME, INSTANCE_REVOKE_POLICY_PREFIX, QUARANTINE_POLICY_NAME,
+    QUARANTINE_POLICY_PATH, REVOKE_SESSIONS_POLICY_NAME,
 };
 use crate::principal::{IamPath, Principal};
 use crate::protect::PrincipalPatterns;
@@ -324,14 +324,16 @@ pub static RULES: &[Rule] = &[
     //   (fallback quarantine) deleted from a user or role. The record cannot tell whether cordon
     //   put that policy there (the console's "Revoke active sessions" writes the same name), so
     //   any deletion counts;
+    // - an instance's `CordonRevokeInstanceCredentials-<instance>` deleted from its role or
+    //   rewritten (`PutRolePolicy` under that name);
     // - `UpdateAccessKey` to `Active`. The record cannot tell whether cordon deactivated that key,
     //   so any reactivation counts: a person releasing a key by hand does so as a protected
     //   principal (notified, not contained) or as the deployer;
     // - functions named `<CORDON_PREFIX>-...`, EventBridge rules named `<CORDON_PREFIX>-...`, the
     //   alert topic (ALERT_TOPIC_ARN) and its subscriptions, the ledger table (LEDGER_TABLE);
-    // - security groups named `cordon-...`. Most security-group records carry `groupId` only
-    //   (and a name cannot be looked up from a pure rule), so only calls that name the group by
-    //   `groupName` are recognised; the others are skipped;
+    // - security groups named `cordon-...`, or named by an id cordon registered in the ledger
+    //   when it made the group (the responder looks the record's `groupId` up first:
+    //   `RuleSettings::cordon_groups`);
     // - a `cordon:*` tag set on or removed from a user, role or EC2 resource.
     Rule {
         id: "cordon-tampered",
@@ -425,6 +427,35 @@ pub struct RuleSettings {
     /// The alert topic and the ledger table, as the functions are configured with them.
     pub alert_topic_arn: Option<String>,
     pub ledger_table: Option<String>,
+    /// Security groups cordon made and registered in the ledger, as far as the record at hand
+    /// names one: the responder looks its group id up (see [`security_group_written`]) before
+    /// the rules run, since the record says nothing else that would tell cordon's group.
+    pub cordon_groups: Vec<String>,
+}
+
+/// The security group an EC2 call writes (a rule added or revoked, the group deleted), by id,
+/// from the event as EventBridge delivers it.
+pub fn security_group_written(event: &Value) -> Option<&str> {
+    let detail = &event["detail"];
+    let writes = matches!(
+        detail["eventName"].as_str()?,
+        "AuthorizeSecurityGroupIngress"
+            | "AuthorizeSecurityGroupEgress"
+            | "RevokeSecurityGroupIngress"
+            | "RevokeSecurityGroupEgress"
+            | "DeleteSecurityGroup"
+            | "ModifySecurityGroupRules"
+    );
+    (detail["eventSource"].as_str()? == EC2 && writes)
+        .then(|| group_id_of(&detail["requestParameters"]))
+        .flatten()
+}
+
+/// `groupId`, or ModifySecurityGroupRules' `ModifySecurityGroupRulesRequest.GroupId`.
+fn group_id_of(request: &Value) -> Option<&str> {
+    request["groupId"]
+        .as_str()
+        .or_else(|| request["ModifySecurityGroupRulesRequest"]["GroupId"].as_str())
 }
 
 /// Whether `id` names a rule (for `DISABLED_RULES`).
@@ -698,6 +729,12 @@ fn listed(list: &PrincipalPatterns, r: &Record) -> bool {
         .is_some()
 }
 
+/// cordon's deny of one instance's credentials on its role (IAM names ignore case).
+fn is_instance_revoke(name: &str) -> bool {
+    name.get(..INSTANCE_REVOKE_POLICY_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(INSTANCE_REVOKE_POLICY_PREFIX))
+}
+
 /// The call was made by one of cordon's own roles or by its deployer.
 fn by_cordon(r: &Record, s: &RuleSettings) -> bool {
     listed(&s.cordon_principals, r)
@@ -770,6 +807,7 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
             r.request_str("policyName").is_some_and(|n| {
                 n.eq_ignore_ascii_case(REVOKE_SESSIONS_POLICY_NAME)
                     || n.eq_ignore_ascii_case(FALLBACK_POLICY_NAME)
+                    || is_instance_revoke(n)
             })
         }
         // Rewriting one of cordon's inline policies into something weaker. The console's
@@ -786,7 +824,10 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
                 Some(n) if n.eq_ignore_ascii_case(FALLBACK_POLICY_NAME) => {
                     document != Some(crate::policy::deny_all_document())
                 }
-                _ => false,
+                // An instance's deny rewritten under its own name undoes it as surely as
+                // deleting it.
+                Some(n) => r.event_name == "PutRolePolicy" && is_instance_revoke(n),
+                None => false,
             }
         }
         (IAM, "UpdateAccessKey") => r
@@ -839,10 +880,15 @@ fn touches_cordon(r: &Record, s: &RuleSettings) -> bool {
                 .is_some_and(|t| t == last_segment(table))
         }
         (EC2, "CreateTags" | "DeleteTags") => tag_keys(r.request("tagSet.items")),
-        (EC2, _) => r
-            // Most records name the group by `groupId` only: those are not recognised.
-            .request_str("groupName")
-            .is_some_and(|g| g.starts_with(CORDON_GROUP_PREFIX)),
+        // By name, or by the id cordon registered (looked up for this record).
+        (EC2, _) => {
+            r.request_str("groupName")
+                .is_some_and(|g| g.starts_with(CORDON_GROUP_PREFIX))
+                || r.request_parameters
+                    .as_ref()
+                    .and_then(group_id_of)
+                    .is_some_and(|g| s.cordon_groups.iter().any(|c| c == g))
+        }
         _ => false,
     }
 }
@@ -1204,6 +1250,51 @@ mod tests {
         }
     }
 
+    /// A group cordon registered, named by id (as most security-group records name it): a
+    /// rule added to it, one revoked, or the group deleted, by anyone but cordon.
+    #[test]
+    fn a_registered_group_is_cordons_by_id() {
+        let s = RuleSettings {
+            cordon_groups: vec!["sg-0123456789abcdef0".into()],
+            ..cordon_settings()
+        };
+        let open = json!({"groupId": "sg-0123456789abcdef0", "ipPermissions": {"items": [{"ipProtocol": "-1", "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}});
+        for (name, params) in [
+            ("AuthorizeSecurityGroupEgress", open.clone()),
+            ("AuthorizeSecurityGroupIngress", open),
+            (
+                "DeleteSecurityGroup",
+                json!({"groupId": "sg-0123456789abcdef0"}),
+            ),
+            (
+                "ModifySecurityGroupRules",
+                json!({"ModifySecurityGroupRulesRequest": {"GroupId": "sg-0123456789abcdef0"}}),
+            ),
+        ] {
+            let r = record(EC2, name, params.clone());
+            assert_eq!(hit(&r, &s), Some("cordon-tampered"), "{name}");
+            let event = json!({"detail": {"eventSource": EC2, "eventName": name, "requestParameters": params}});
+            assert_eq!(
+                security_group_written(&event),
+                Some("sg-0123456789abcdef0"),
+                "{name}"
+            );
+            let by_cordon = by_role(
+                record(EC2, name, r.request_parameters.clone().unwrap()),
+                "cordon-QuarantineCredentialsFunctionRole-AB12CD34EF56",
+            );
+            assert_ne!(hit(&by_cordon, &s), Some("cordon-tampered"), "{name}");
+        }
+        let other = record(
+            EC2,
+            "DeleteSecurityGroup",
+            json!({"groupId": "sg-0fedcba9876543210"}),
+        );
+        assert_eq!(hit(&other, &s), None);
+        let read = json!({"detail": {"eventSource": EC2, "eventName": "DescribeSecurityGroups", "requestParameters": {"groupId": "sg-0123456789abcdef0"}}});
+        assert_eq!(security_group_written(&read), None);
+    }
+
     fn by_role(mut r: Record, role: &str) -> Record {
         r.user_identity = serde_json::from_value(json!({
             "type": "AssumedRole", "accountId": ACCT,
@@ -1267,6 +1358,16 @@ mod tests {
                 IAM,
                 "DeleteUserPolicy",
                 json!({"userName": "alice", "policyName": "CordonQuarantineDenyAll"}),
+            ),
+            (
+                IAM,
+                "DeleteRolePolicy",
+                json!({"roleName": "web", "policyName": "CordonRevokeInstanceCredentials-i-0123456789abcdef0"}),
+            ),
+            (
+                IAM,
+                "PutRolePolicy",
+                json!({"roleName": "web", "policyName": "cordonrevokeinstancecredentials-i-0123456789abcdef0", "policyDocument": "{}"}),
             ),
             (
                 IAM,
@@ -1491,7 +1592,7 @@ mod tests {
                 json!({"subscriptionArn": format!("arn:aws:sns:us-east-1:{ACCT}:news:0b7d4e4f-1111-4222-8333-444455556666")}),
             ),
             (DYNAMODB, "DeleteTable", json!({"tableName": "orders"})),
-            // The record names the group by id only: not recognisable as cordon's.
+            // The record names the group by an id cordon did not register.
             (
                 EC2,
                 "DeleteSecurityGroup",

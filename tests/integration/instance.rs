@@ -1,6 +1,7 @@
 //! isolate-instance on GuardDuty EC2 findings, against a VPC seeded like a real workload.
 
 use aws_sdk_ec2::types::InstanceAttributeName;
+use cordon::actions::Outcome;
 use cordon::ledger::Status;
 use cordon::Function;
 use integration_tests::seed::seed_workload as seed;
@@ -9,7 +10,7 @@ use serde_json::Value;
 
 use crate::{deployment, invoke, invoke_undelivered, responder};
 
-fn finding(instance: &str) -> (String, Value) {
+pub(crate) fn finding(instance: &str) -> (String, Value) {
     let mut e = event("guardduty-ec2.json").unwrap();
     let id = unique("finding").replace('-', "");
     e["detail"]["id"] = id.clone().into();
@@ -18,7 +19,7 @@ fn finding(instance: &str) -> (String, Value) {
 }
 
 /// The VPC's security groups that match one more filter.
-async fn groups(
+pub(crate) async fn groups(
     d: &Deployment,
     vpc: &str,
     name: &str,
@@ -40,7 +41,7 @@ async fn groups(
         .unwrap()
 }
 
-async fn eni_groups(d: &Deployment, eni: &str) -> Vec<String> {
+pub(crate) async fn eni_groups(d: &Deployment, eni: &str) -> Vec<String> {
     let out = d
         .clients
         .ec2
@@ -54,6 +55,48 @@ async fn eni_groups(d: &Deployment, eni: &str) -> Vec<String> {
         .iter()
         .map(|g| g.group_id().unwrap().to_owned())
         .collect()
+}
+
+/// The document of cordon's inline policy on `role` that denies `instance`'s credentials.
+pub(crate) async fn instance_credentials_denied(
+    d: &Deployment,
+    role: &str,
+    instance: &str,
+) -> Option<Value> {
+    let policy = d
+        .clients
+        .iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(format!(
+            "{}{instance}",
+            cordon::policy::INSTANCE_REVOKE_POLICY_PREFIX
+        ))
+        .send()
+        .await
+        .ok()?;
+    serde_json::from_str(&cordon::policy::decode(policy.policy_document())).ok()
+}
+
+/// The instance as EC2 describes it now.
+pub(crate) async fn described(d: &Deployment, instance: &str) -> aws_sdk_ec2::types::Instance {
+    let out = d
+        .clients
+        .ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    out.reservations()[0].instances()[0].clone()
+}
+
+/// Every volume of `instance` outlives it (DeleteOnTermination false).
+pub(crate) fn volumes_kept(instance: &aws_sdk_ec2::types::Instance) -> bool {
+    instance
+        .block_device_mappings()
+        .iter()
+        .all(|b| b.ebs().unwrap().delete_on_termination() == Some(false))
 }
 
 async fn snapshots(d: &Deployment, finding: &str) -> Vec<String> {
@@ -144,18 +187,8 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
         .await
         .unwrap();
     assert_eq!(attr.disable_api_termination().unwrap().value(), Some(true));
-    let described = ec2
-        .describe_instances()
-        .instance_ids(&w.instance)
-        .send()
-        .await
-        .unwrap();
-    let instance = &described.reservations()[0].instances()[0];
-    assert!(instance.block_device_mappings().iter().all(|b| b
-        .ebs()
-        .unwrap()
-        .delete_on_termination()
-        == Some(false)));
+    let instance = &described(&d, &w.instance).await;
+    assert!(volumes_kept(instance));
     assert!(instance
         .tags()
         .iter()
@@ -177,9 +210,21 @@ async fn instance_is_contained_on_every_interface_then_snapshotted_once() {
         .iam_instance_profile_associations()
         .iter()
         .all(|a| a.state().map(|s| s.as_str()) != Some("associated")));
+    // Only the credentials delivered to this instance are denied: the role's other sessions
+    // (the rest of the fleet) keep working unless REVOKE_WHOLE_INSTANCE_ROLE is set.
+    assert_eq!(
+        instance_credentials_denied(&d, &w.role, &w.instance).await,
+        Some(cordon::actions::instance::instance_revoke_document(
+            &format!(
+                "arn:aws:ec2:us-east-1:{}:instance/{}",
+                integration_tests::ACCOUNT,
+                w.instance
+            )
+        ))
+    );
     assert!(
-        integration_tests::sessions_revoked(&d.clients.iam, &w.role).await,
-        "role sessions revoked"
+        !integration_tests::sessions_revoked(&d.clients.iam, &w.role).await,
+        "the whole role's sessions are cut only when configured"
     );
 
     // Out of the Auto Scaling group, desired capacity unchanged; out of the target group.
@@ -248,8 +293,10 @@ async fn dry_run_instance_is_untouched() {
     let report = invoke(&r, e).await.expect("planned");
 
     assert_eq!(report.status, Some(Status::Planned), "{report:#?}");
+    // What is already in place (moto's shutdown behaviour is stop) is skipped, all else planned.
     assert!(
-        report.actions.iter().all(|a| a.outcome.word() == "planned"),
+        report.actions.iter().all(|a| a.outcome.word() == "planned"
+            || matches!(&a.outcome, Outcome::Skipped { reason } if reason == "already in place")),
         "{report:#?}"
     );
     let after: Vec<Vec<String>> =

@@ -7,7 +7,12 @@ mod corpus;
 mod coverage;
 mod credentials;
 mod delivery;
+mod floods;
 mod instance;
+mod instance_network;
+mod instance_profile;
+mod instance_protect;
+mod instance_service;
 mod layers;
 mod ledger;
 mod never_silent;
@@ -76,8 +81,18 @@ pub fn reached(r: &Responder, event: &Value) -> std::collections::HashMap<String
 
 /// quarantine-credentials with its AWS calls through `proxy`, retrying as the functions do.
 pub async fn through(proxy: &FaultProxy, d: &Deployment, extra: &[(&str, &str)]) -> Responder {
+    through_as(Function::QuarantineCredentials, proxy, d, extra).await
+}
+
+/// `function` with its AWS calls through `proxy`, retrying as the functions do.
+pub async fn through_as(
+    function: Function,
+    proxy: &FaultProxy,
+    d: &Deployment,
+    extra: &[(&str, &str)],
+) -> Responder {
     Responder::new(
-        Function::QuarantineCredentials,
+        function,
         d.config(extra),
         cordon::aws::Clients::new(&sdk_config(&proxy.endpoint, 6)),
     )
@@ -96,8 +111,18 @@ pub async fn lambda_invoke(r: &Responder, event: Value) -> Report {
 /// for each event) with a context as the Runtime API gives it, a minute before its deadline.
 /// An error is what Lambda records for a failed invocation (and retries).
 pub async fn lambda_try(r: &Responder, event: Value) -> Result<Report, lambda_runtime::Diagnostic> {
+    lambda_try_as(r, event, &unique("request")).await
+}
+
+/// [`lambda_try`] under `request_id`: Lambda retries a failed asynchronous invocation under the
+/// request id it had.
+pub async fn lambda_try_as(
+    r: &Responder,
+    event: Value,
+    request_id: &str,
+) -> Result<Report, lambda_runtime::Diagnostic> {
     let mut context = lambda_runtime::Context::default();
-    context.request_id = unique("request");
+    context.request_id = request_id.to_owned();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock");

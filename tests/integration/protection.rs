@@ -356,25 +356,29 @@ async fn cordon_does_not_alarm_about_its_own_groups() {
     );
 }
 
-/// Both functions are told both roles, and isolate-instance its protected instances and tag key.
+/// Every function is told both roles (in the environment all functions share, which none
+/// overrides), and isolate-instance its protected instances and tag key.
 #[test]
 fn the_template_protects_both_roles_in_both_functions() {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
     let t = yaml_rust2::YamlLoader::load_from_str(&text)
         .unwrap()
         .remove(0);
-    for function in ["QuarantineCredentialsFunction", "IsolateInstanceFunction"] {
-        let vars = &t["Resources"][function]["Properties"]["Environment"]["Variables"];
-        let roles = format!("{:?}", vars["CORDON_ROLES"]);
-        for role in [
-            "QuarantineCredentialsFunctionRole",
-            "IsolateInstanceFunctionRole",
-        ] {
-            assert!(
-                roles.contains(role),
-                "{function}: CORDON_ROLES lacks {role}"
-            );
-        }
+    let vars = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let roles = format!("{:?}", vars["CORDON_ROLES"]);
+    for role in [
+        "QuarantineCredentialsFunctionRole",
+        "IsolateInstanceFunctionRole",
+    ] {
+        assert!(roles.contains(role), "CORDON_ROLES lacks {role}");
+    }
+    for function in [
+        "QuarantineCredentialsFunction",
+        "CloudTrailCallsFunction",
+        "IsolateInstanceFunction",
+    ] {
+        let own = &t["Resources"][function]["Properties"]["Environment"]["Variables"];
+        assert!(own["CORDON_ROLES"].is_badvalue(), "{function} overrides it");
     }
     let isolate =
         &t["Resources"]["IsolateInstanceFunction"]["Properties"]["Environment"]["Variables"];

@@ -19,12 +19,12 @@ const FUNCTIONS: [(&str, Function); 3] = [
     ("TraceCredentialsFunction", Function::TraceCredentials),
 ];
 
-fn template() -> Yaml {
+pub(crate) fn template() -> Yaml {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
     YamlLoader::load_from_str(&text).unwrap().remove(0)
 }
 
-fn strings(y: &Yaml) -> Vec<String> {
+pub(crate) fn strings(y: &Yaml) -> Vec<String> {
     match y {
         Yaml::String(s) => vec![s.clone()],
         Yaml::Array(a) => a
@@ -226,15 +226,19 @@ fn cordon_names_what_the_tamper_rule_watches() {
             "{place} is not named after the stack: {name:?}"
         );
     }
-    let fn_props = &t["Resources"]["QuarantineCredentialsFunction"]["Properties"];
-    for (resource, function) in FUNCTIONS {
-        let name = format!("${{AWS::StackName}}-{}", function.name());
+    for (resource, name) in [
+        ("QuarantineCredentialsFunction", "quarantine-credentials"),
+        ("CloudTrailCallsFunction", "cloudtrail-calls"),
+        ("IsolateInstanceFunction", "isolate-instance"),
+        ("TraceCredentialsFunction", "trace-credentials"),
+    ] {
+        let name = format!("${{AWS::StackName}}-{name}");
         assert_eq!(
             t["Resources"][resource]["Properties"]["FunctionName"].as_str(),
             Some(name.as_str())
         );
     }
-    let vars = &fn_props["Environment"]["Variables"];
+    let vars = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(vars["CORDON_PREFIX"].as_str(), Some("AWS::StackName"));
     let roles = format!("{:?}", vars["CORDON_ROLES"]);
     for role in [
@@ -289,12 +293,14 @@ fn every_rule_feeding_quarantine_also_feeds_the_trace() {
             .iter()
             .map(|t| format!("{:?}", t["Arn"]))
             .collect();
-        if !targets
-            .iter()
-            .any(|a| a.contains("QuarantineCredentialsFunction"))
-        {
+        // CloudTrailCallsFunction runs quarantine-credentials' code on the CloudTrail rules.
+        let containing = ["QuarantineCredentialsFunction", "CloudTrailCallsFunction"];
+        let Some(function) = containing
+            .into_iter()
+            .find(|f| targets.iter().any(|a| a.contains(&format!("{f}.Arn"))))
+        else {
             continue;
-        }
+        };
         rules += 1;
         assert!(
             targets
@@ -303,7 +309,7 @@ fn every_rule_feeding_quarantine_also_feeds_the_trace() {
             "{id:?} does not invoke trace-credentials: {targets:?}"
         );
         let id = id.as_str().unwrap();
-        for function in ["QuarantineCredentialsFunction", "TraceCredentialsFunction"] {
+        for function in [function, "TraceCredentialsFunction"] {
             let granted = resources.values().any(|r| {
                 r["Type"].as_str() == Some("AWS::Lambda::Permission")
                     && format!("{:?}", r["Properties"]["FunctionName"]).contains(function)
@@ -353,7 +359,12 @@ fn every_failure_alarms_to_the_alert_topic() {
         "QueueName",
         "DeadLetterQueue.QueueName".to_owned(),
     )];
-    for (function, _) in FUNCTIONS {
+    for function in [
+        "QuarantineCredentialsFunction",
+        "CloudTrailCallsFunction",
+        "IsolateInstanceFunction",
+        "TraceCredentialsFunction",
+    ] {
         wanted.push(("Errors", "FunctionName", function.to_owned()));
         wanted.push(("Throttles", "FunctionName", function.to_owned()));
     }
@@ -546,6 +557,13 @@ fn a_boundary_keeps_cordon_from_changing_cordon() {
             "{function}: SAM's role carries the boundary"
         );
     }
+    // cloudtrail-calls runs as quarantine-credentials, in that role.
+    let calls = &t["Resources"]["CloudTrailCallsFunction"]["Properties"];
+    assert_eq!(
+        calls["Role"].as_str(),
+        Some("QuarantineCredentialsFunctionRole.Arn")
+    );
+    assert!(calls["Policies"].is_badvalue());
     let policy = &t["Resources"]["PermissionsBoundary"];
     assert_eq!(policy["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
     let name = policy["Properties"]["ManagedPolicyName"].as_str().unwrap();
@@ -584,6 +602,8 @@ fn a_boundary_keeps_cordon_from_changing_cordon() {
         ("lambda:DeleteFunction", lambda("quarantine-credentials")),
         ("lambda:PutFunctionConcurrency", lambda("isolate-instance")),
         ("lambda:UpdateFunctionCode", lambda("trace-credentials")),
+        ("lambda:UpdateFunctionCode", lambda("cloudtrail-calls")),
+        ("lambda:PutFunctionConcurrency", lambda("cloudtrail-calls")),
         ("sns:SetTopicAttributes", "AlertTopic".to_owned()),
         ("sns:DeleteTopic", "AlertTopic".to_owned()),
         ("sns:Unsubscribe", "${AlertTopic}:*".to_owned()),
@@ -712,8 +732,71 @@ fn the_optional_key_reaches_every_store() {
             "TraceCredentialsLogGroup",
             &r["TraceCredentialsLogGroup"]["Properties"]["KmsKeyId"],
         ),
+        (
+            "CloudTrailCallsLogGroup",
+            &r["CloudTrailCallsLogGroup"]["Properties"]["KmsKeyId"],
+        ),
     ] {
         let found = format!("{:?}", value.as_vec());
         assert!(found.contains(key), "{place}: {found}");
+    }
+}
+
+/// Issue 14 item 11: no flood of API calls takes the concurrency GuardDuty's findings need.
+/// Every rule on CloudTrail calls invokes cloudtrail-calls (quarantine-credentials' code, in a
+/// function of its own, with a reserved concurrency of its own); GuardDuty's findings (and AWS
+/// Health's reports) go to functions no such rule invokes.
+#[test]
+fn guardduty_findings_keep_concurrency_no_call_can_take() {
+    let t = template();
+    let rules = integration_tests::patterns::rules(
+        &serde_json::json!({"CanaryAccessKeys": "AKIAIOSFODNN7EXAMPLE"}),
+    )
+    .unwrap();
+    let (mut findings, mut calls, mut others) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for r in &rules {
+        let pattern: serde_json::Value = serde_json::from_str(&r.pattern).unwrap();
+        let kinds = pattern["detail-type"].to_string();
+        if pattern["source"] == serde_json::json!(["aws.guardduty"]) {
+            findings.insert(r.resource.as_str());
+        } else if kinds.contains("via CloudTrail") {
+            calls.insert(r.resource.as_str());
+        } else {
+            others.insert(r.resource.as_str());
+        }
+    }
+    // The trace answers the same calls, in a function (and concurrency) of its own.
+    assert_eq!(
+        calls,
+        BTreeSet::from(["CloudTrailCallsFunction", "TraceCredentialsFunction"]),
+        "{rules:#?}"
+    );
+    assert!(!others.contains("CloudTrailCallsFunction"), "{others:?}");
+    assert_eq!(
+        findings,
+        BTreeSet::from([
+            "IsolateInstanceFunction",
+            "QuarantineCredentialsFunction",
+            "TraceCredentialsFunction"
+        ])
+    );
+    let props = |f: &str| t["Resources"][f]["Properties"].clone();
+    assert_eq!(
+        props("CloudTrailCallsFunction")["ReservedConcurrentExecutions"].as_str(),
+        Some("CloudTrailReservedConcurrency")
+    );
+    assert_eq!(
+        props("CloudTrailCallsFunction")["CodeUri"].as_str(),
+        Some("target/lambda/quarantine-credentials/")
+    );
+    assert_eq!(
+        t["Globals"]["Function"]["ReservedConcurrentExecutions"].as_str(),
+        Some("ReservedConcurrency")
+    );
+    for f in ["QuarantineCredentialsFunction", "IsolateInstanceFunction"] {
+        assert!(
+            props(f)["ReservedConcurrentExecutions"].is_badvalue(),
+            "{f}"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! against the failures AWS really produces. A script can also answer named calls with a named
 //! error, for the conditions moto never produces (eventual consistency, account limits), or
 //! with a service's own success answer, for the calls moto does not serve; the requests it
-//! answered are kept, so a test can see what was asked.
+//! answered are kept, so a test can see what was asked. It also counts how many requests for
+//! each call were in flight at once, so a test can see a bound on concurrency held.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,64 @@ pub struct Counts {
     pub dropped_before: AtomicU64,
     pub dropped_after: AtomicU64,
     pub scripted: AtomicU64,
+    pub in_flight: std::sync::Mutex<InFlight>,
+}
+
+/// Requests in flight by query API action: now, and the most there ever were at once.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: std::collections::HashMap<String, u64>,
+    pub most: std::collections::HashMap<String, u64>,
+}
+
+impl Counts {
+    /// The most requests for `action` the proxy held at once.
+    pub fn most_at_once(&self, action: &str) -> u64 {
+        self.in_flight
+            .lock()
+            .map(|f| f.most.get(action).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+}
+
+/// One request counted in flight until dropped.
+struct Flight<'a> {
+    counts: &'a Counts,
+    action: String,
+}
+
+impl<'a> Flight<'a> {
+    fn start(counts: &'a Counts, request: &[u8]) -> Self {
+        let action = query_action(request);
+        if let Ok(mut f) = counts.in_flight.lock() {
+            let now = f.now.entry(action.clone()).or_default();
+            *now += 1;
+            let now = *now;
+            let most = f.most.entry(action.clone()).or_default();
+            *most = (*most).max(now);
+        }
+        Self { counts, action }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.counts.in_flight.lock() {
+            if let Some(now) = f.now.get_mut(&self.action) {
+                *now = now.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// The query API action of a request (`Action=X&...` body), or "" for other protocols.
+fn query_action(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    text.split_once("\r\n\r\n")
+        .and_then(|(_, body)| body.strip_prefix("Action="))
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or("")
+        .to_owned()
 }
 
 pub struct FaultProxy {
@@ -52,6 +111,20 @@ pub struct Answer {
     pub times: usize,
 }
 
+/// An [`Answer`] only for the requests for its action whose body also holds `contains`: one
+/// attribute of a call that carries many (`DisableApiTermination.Value=true` of
+/// ModifyInstanceAttribute), or one resource (a group id). Other requests reach moto.
+#[derive(Debug, Clone)]
+pub struct AnswerWhen {
+    pub contains: String,
+    pub answer: Answer,
+}
+
+/// EC2's own error answer (EC2 wraps errors differently from IAM), for [`Answer::body`].
+pub fn ec2_error(code: &str, message: &str) -> String {
+    format!("<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>scripted</RequestID></Response>")
+}
+
 /// Forward the next `times` requests for `action` untouched: written before a [`Scripted`]
 /// rule for the same action, it lets the first calls through (a claim) and fails later ones.
 #[derive(Debug, Clone)]
@@ -70,9 +143,10 @@ enum Reply {
     Forward,
 }
 
-/// One scripted rule, for the next `times` requests for `action`.
+/// One scripted rule, for the next `times` requests for `action` (whose body holds `contains`).
 pub struct Rule {
     action: &'static str,
+    contains: String,
     reply: Reply,
     times: usize,
 }
@@ -81,6 +155,7 @@ impl From<Scripted> for Rule {
     fn from(s: Scripted) -> Self {
         Self {
             action: s.action,
+            contains: String::new(),
             reply: Reply::Error {
                 status: s.status,
                 code: s.code,
@@ -90,10 +165,20 @@ impl From<Scripted> for Rule {
     }
 }
 
+impl From<AnswerWhen> for Rule {
+    fn from(a: AnswerWhen) -> Self {
+        Self {
+            contains: a.contains,
+            ..Rule::from(a.answer)
+        }
+    }
+}
+
 impl From<Answer> for Rule {
     fn from(a: Answer) -> Self {
         Self {
             action: a.action,
+            contains: String::new(),
             reply: Reply::Raw(format!(
                 "HTTP/1.1 {}\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
                 a.status,
@@ -109,6 +194,7 @@ impl From<Forward> for Rule {
     fn from(f: Forward) -> Self {
         Self {
             action: f.action,
+            contains: String::new(),
             reply: Reply::Forward,
             times: f.times,
         }
@@ -174,6 +260,14 @@ impl FaultProxy {
     /// Proxies to `upstream` without faults, applying `rules` of any kind in order.
     pub async fn in_order(upstream: &str, rules: Vec<Rule>) -> Result<Self, BoxError> {
         Self::with_rules(upstream, 0, 1, rules.into_iter()).await
+    }
+
+    /// [`FaultProxy::answering`], each answer only for the requests that hold its `contains`.
+    pub async fn answering_when(
+        upstream: &str,
+        answers: Vec<AnswerWhen>,
+    ) -> Result<Self, BoxError> {
+        Self::in_order(upstream, answers.into_iter().map(Rule::from).collect()).await
     }
 
     async fn with_rules(
@@ -263,7 +357,9 @@ fn scripted_answer(
     let target = json_target(&text);
     let mut script = script.lock().ok()?;
     let entry = script.iter_mut().find(|s| {
-        s.times > 0 && (target == Some(s.action) || text.contains(&format!("Action={}&", s.action)))
+        s.times > 0
+            && (target == Some(s.action) || text.contains(&format!("Action={}&", s.action)))
+            && text.contains(&s.contains)
     })?;
     entry.times -= 1;
     let response = match &entry.reply {
@@ -334,6 +430,7 @@ async fn serve(
         return Ok(());
     };
     counts.requests.fetch_add(1, Ordering::Relaxed);
+    let _flight = Flight::start(counts, &request);
     if let Some(answer) = scripted_answer(&request, script, answered) {
         counts.scripted.fetch_add(1, Ordering::Relaxed);
         client.write_all(answer.as_bytes()).await?;

@@ -16,9 +16,11 @@ use crate::{harness_call, repo_root, BoxError};
 pub struct Rule {
     /// `<logical id>/<event>` for a SAM event, the logical id for an `AWS::Events::Rule`.
     pub rule: String,
-    /// `quarantine-credentials`, `isolate-instance` or `trace-credentials` (a rule with two
-    /// targets is two of these).
+    /// The code its target runs: `quarantine-credentials`, `isolate-instance` or
+    /// `trace-credentials` (a rule with two targets is two of these).
     pub function: String,
+    /// Its target's logical id: `CloudTrailCallsFunction` runs quarantine-credentials too.
+    pub resource: String,
     /// `ENABLED`, or `ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`: only such a rule receives
     /// read-only management events (`readOnly: true`: InvokeModel, GetCallerIdentity).
     pub state: String,
@@ -59,6 +61,7 @@ pub fn rules(parameters: &Value) -> Result<Vec<Rule>, BoxError> {
         .map(|r| Rule {
             rule: r["rule"].as_str().unwrap_or_default().to_owned(),
             function: r["function"].as_str().unwrap_or_default().to_owned(),
+            resource: r["resource"].as_str().unwrap_or_default().to_owned(),
             state: r["state"].as_str().unwrap_or_default().to_owned(),
             pattern: r["pattern"].to_string(),
         })

@@ -743,7 +743,7 @@ impl IamActions {
     }
 }
 
-fn decode_json(doc: &str) -> Value {
+pub(super) fn decode_json(doc: &str) -> Value {
     let decoded = policy::decode(doc);
     serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
 }

@@ -140,6 +140,7 @@ impl Action {
                 "elasticloadbalancing:DescribeTargetHealth",
                 "elasticloadbalancing:DeregisterTargets",
             ],
+            // cordon's groups are remembered in the ledger table when created.
             Self::IsolateNetwork => &[
                 "ec2:DescribeSecurityGroups",
                 "ec2:CreateSecurityGroup",
@@ -148,16 +149,22 @@ impl Action {
                 "ec2:AuthorizeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupEgress",
                 "ec2:RevokeSecurityGroupIngress",
+                "ec2:DeleteSecurityGroup",
                 "ec2:ModifyNetworkInterfaceAttribute",
                 "ec2:ModifyInstanceAttribute",
                 "ec2:DescribeNetworkInterfaces",
+                "dynamodb:GetItem",
+                "dynamodb:UpdateItem",
             ],
+            // The profile's roles are remembered in the ledger table before it is taken away.
             Self::DetachInstanceProfile => &[
                 "ec2:DescribeIamInstanceProfileAssociations",
                 "ec2:DisassociateIamInstanceProfile",
                 "iam:GetInstanceProfile",
                 "iam:GetRolePolicy",
                 "iam:PutRolePolicy",
+                "dynamodb:GetItem",
+                "dynamodb:UpdateItem",
             ],
             Self::SnapshotVolumes => &[
                 "ec2:DescribeSnapshots",

@@ -1,18 +1,22 @@
 //! Contain an instance: protect it, take it out of service and off the network, cut its
-//! credentials, and only then collect evidence. Stopping it is opt-in: memory is evidence too.
+//! credentials, and only then collect evidence. Stopping it is opt-in (memory is evidence too),
+//! and so is cutting every session of its role (the rest of the fleet shares the role).
 
 use time::OffsetDateTime;
 
 use crate::actions::iam::{Iam, IamActions};
 use crate::actions::instance::InstanceActions;
 use crate::actions::{read_failed, Action};
-use crate::ids::{IamName, IncidentId, InstanceId};
+use crate::ids::{IncidentId, InstanceId};
 use crate::playbooks::Played;
 use crate::protect::{self, ProtectionTag, TagVerdict};
 
 pub struct Options {
     pub dry_run: bool,
     pub stop_instance: bool,
+    /// Also cut every session of the profile's roles, not only the credentials delivered to
+    /// this instance: the whole fleet sharing a role loses its sessions too.
+    pub revoke_whole_role: bool,
     /// The administrator's reserved tag (PROTECTION_TAG_KEY), if any.
     pub protection_tag: Option<ProtectionTag>,
 }
@@ -43,32 +47,28 @@ pub async fn contain(
         TagVerdict::NotHonoured(note) => Some(note),
         TagVerdict::Unprotected => None,
     };
-    let mut protected = ec2.protect(&facts, dry_run).await;
-    if let Some(note) = unhonoured {
-        protected.note = Some(match protected.note {
+    let mut records = ec2.protect(&facts, dry_run).await;
+    if let (Some(note), Some(first)) = (unhonoured, records.first_mut()) {
+        first.note = Some(match first.note.take() {
             Some(n) => format!("{n}; {note}"),
             None => note,
         });
     }
-    let mut records = vec![protected];
-    let (asg, elb, network, (profile, roles)) = tokio::join!(
+    let (asg, elb, network, (credentials, roles)) = tokio::join!(
         ec2.detach_from_auto_scaling(instance, dry_run),
-        ec2.deregister_from_target_groups(instance, dry_run),
+        ec2.deregister_from_target_groups(&facts, dry_run),
         ec2.isolate(&facts, dry_run),
         ec2.detach_profile(&facts, dry_run),
     );
     records.extend([asg, elb]);
     records.extend(network);
-    records.push(profile);
-    // Credentials already fetched from instance metadata stay valid until revoked.
-    let names: Vec<IamName> = roles
-        .iter()
-        .filter_map(|r| IamName::parse(r).ok())
-        .collect();
-    let revokes = names
-        .iter()
-        .map(|r| iam.revoke_sessions(Iam::Role(r), cutoff, dry_run));
-    records.extend(futures::future::join_all(revokes).await);
+    records.extend(credentials);
+    if opts.revoke_whole_role {
+        let revokes = roles
+            .iter()
+            .map(|r| iam.revoke_sessions(Iam::Role(r), cutoff, dry_run));
+        records.extend(futures::future::join_all(revokes).await);
+    }
     records.extend(ec2.snapshot(&facts, incident, cutoff, dry_run).await);
     if opts.stop_instance {
         records.push(ec2.stop(&facts, dry_run).await);

@@ -4,9 +4,11 @@
 //! Each stage has its own module: [`refusal`] (why a target is not touched), [`restore`]
 //! (cordon's quarantine policy put back when a call touched it, whoever made the call),
 //! [`budget`] (the rate limit), [`passes`] (the playbook and its extra passes), [`notice`] (when
-//! a person is told). The claim (why a delivery is a repeat) is the ledger's: [`crate::ledger::Ledger::claim`].
+//! a person is told), [`flood`] (a rule and principal's notify-only incidents told once per
+//! window). The claim (why a delivery is a repeat) is the ledger's: [`crate::ledger::Ledger::claim`].
 
 mod budget;
+mod flood;
 mod notice;
 mod passes;
 mod refusal;
@@ -26,10 +28,11 @@ use crate::actions::{ActionRecord, Outcome};
 use crate::aws::{aws, AwsError, Clients};
 use crate::config::{Config, ConfigError};
 use crate::ids::{AccessKeyId, AccountId, InvalidId};
-use crate::ledger::{Claim, Delivery, Ledger, Settled, Status};
+use crate::ledger::{Claim, Delivery, Ledger, Noted, Settled, Status};
 use crate::notify;
 use crate::principal::Principal;
 use crate::protect::Pattern;
+use crate::rules;
 use crate::signals::{self, Function, Incident, Signal, Target};
 
 /// Everything built once per cold start.
@@ -96,7 +99,7 @@ impl Responder {
         Ok(Self {
             function,
             iam: IamActions::new(clients.iam.clone(), &account),
-            ec2: InstanceActions::new(&clients),
+            ec2: InstanceActions::new(&clients, config.ledger_table_name()),
             ledger: Ledger::new(
                 clients.dynamodb.clone(),
                 config.ledger_table_name().to_owned(),
@@ -128,7 +131,17 @@ impl Responder {
         request_id: &str,
         deadline: Option<Instant>,
     ) -> Result<Report, ResponseError> {
-        let signal = signals::from_event(self.function, event, &self.config).inspect_err(|e| {
+        // A call on one of cordon's security groups by id: the rules learn it is cordon's.
+        let extended = match self.cordon_group_written(&event).await {
+            Some(group) => {
+                let mut config = self.config.clone();
+                config.rules.cordon_groups.push(group);
+                Some(config)
+            }
+            None => None,
+        };
+        let config = extended.as_ref().unwrap_or(&self.config);
+        let signal = signals::from_event(self.function, event, config).inspect_err(|e| {
             tracing::warn!(error = %e, "bad event");
         })?;
         self.handle_signal(signal, request_id, deadline).await
@@ -234,6 +247,20 @@ impl Responder {
             declined => {
                 self.respond(report, &incident, &target, declined, request_id, deadline)
                     .await
+            }
+        }
+    }
+
+    /// The security group a CloudTrail call writes, if cordon made it (the ledger says so). A
+    /// lookup that fails is logged and the call judged on its record alone.
+    async fn cordon_group_written(&self, event: &Value) -> Option<String> {
+        let id = rules::security_group_written(event)?;
+        match self.ec2.is_cordons_group(id).await {
+            Ok(true) => Some(id.to_owned()),
+            Ok(false) => None,
+            Err(error) => {
+                tracing::warn!(group = id, %error, "could not tell whether the group is cordon's");
+                None
             }
         }
     }
@@ -396,14 +423,14 @@ impl Responder {
             reason: Some(reason.clone()),
             ..report
         };
-        let delivery = match self
+        let noted = match self
             .ledger
             .note(incident, target, request_id, status, &reason)
             .await
         {
-            Ok(delivery) => delivery,
+            Ok(noted) => noted,
             // Unrecorded, so it may be a first delivery: told unless merely ignored.
-            Err(error) if notice::decline_is_news(status, 1) => {
+            Err(error) if notice::decline_is_news(status, &Noted::first()) => {
                 return Err(self
                     .ledger_failed(incident, target, request_id, error, report)
                     .await)
@@ -416,22 +443,51 @@ impl Responder {
                 })
             }
         };
+        let delivery = noted.delivery;
         report.delivery_number = Some(delivery);
         report.delivery = Some(if delivery > 1 {
             Delivery::Repeat
         } else {
             Delivery::New
         });
-        if notice::decline_is_news(status, delivery) {
-            let message = notify::compose(
-                incident,
-                target,
-                status,
-                self.config.dry_run,
-                Some(&reason),
-                &[],
-            );
-            self.publish(incident, &message, &mut report).await?;
+        if !notice::decline_is_news(status, &noted) {
+            return Ok(report);
+        }
+        // Counted once, on the first delivery: a retry of a notice that failed to go out is
+        // published, not counted again.
+        let telling = if delivery == 1 {
+            self.tell_or_count(incident, target, status).await
+        } else {
+            flood::Telling::Publish(None)
+        };
+        let reason = match telling {
+            flood::Telling::Publish(note) => match note {
+                Some(note) => format!("{reason}; {note}"),
+                None => reason,
+            },
+            flood::Telling::Counted(why) => {
+                let reason = format!("{reason}; {why}");
+                // The count is the record; failing to say so on the incident loses nothing.
+                if let Err(error) = self.ledger.counted(incident, &reason).await {
+                    tracing::warn!(incident = %incident.id, %error, "could not record why the notice was not published");
+                }
+                report.reason = Some(reason);
+                return Ok(report);
+            }
+        };
+        report.reason = Some(reason.clone());
+        let message = notify::compose(
+            incident,
+            target,
+            status,
+            self.config.dry_run,
+            Some(&reason),
+            &[],
+        );
+        self.publish(incident, &message, &mut report).await?;
+        if let Err(error) = self.ledger.notified(incident, status).await {
+            // The notice is out; at worst a repeat tells again.
+            tracing::warn!(incident = %incident.id, %error, "could not record that the notice went out");
         }
         Ok(report)
     }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::actions::{ActionRecord, Outcome};
 use crate::aws::AwsError;
 use crate::ids::AccessKeyId;
-use crate::ledger::{Delivery, Status};
+use crate::ledger::{Delivery, Noted, Status};
 use crate::notify;
 use crate::policy::rfc3339_seconds;
 use crate::signals::{Function, Incident, Target};
@@ -46,9 +46,14 @@ pub(super) fn is_news(status: Status, drift: bool, notified: Option<&str>) -> bo
     status == Status::Failed || drift || notified != Some(status.as_str())
 }
 
-/// A declined incident is told once, on its first delivery, unless it is merely ignored.
-pub(super) fn decline_is_news(status: Status, delivery: u64) -> bool {
-    status != Status::Ignored && delivery == 1
+/// A declined incident is told on its first delivery, unless it is merely ignored; and again
+/// on Lambda's retry of an invocation whose notice did not go out. Not when its notice was
+/// counted against a flood window, nor on a repeat (a concurrent copy, GuardDuty's re-send).
+pub(super) fn decline_is_news(status: Status, noted: &Noted) -> bool {
+    status != Status::Ignored
+        && !noted.counted
+        && (noted.delivery == 1
+            || noted.retry && noted.notified.as_deref() != Some(status.as_str()))
 }
 
 impl Responder {

@@ -94,8 +94,10 @@ impl Responder {
                     deactivate_all_keys: self.config.deactivate_all_keys || *all_keys,
                     quarantine_roles: self.config.quarantine_roles,
                 };
+                // Boxed, like the instance playbook: each playbook's state on the heap, so the
+                // invocation's future (which holds both) stays small on the caller's stack.
                 Played::Actions(
-                    credentials::contain(
+                    Box::pin(credentials::contain(
                         &self.iam,
                         credentials::Credentials {
                             principal,
@@ -105,7 +107,7 @@ impl Responder {
                         &incident.id,
                         cutoff,
                         &opts,
-                    )
+                    ))
                     .await,
                 )
             }
@@ -113,9 +115,18 @@ impl Responder {
                 let opts = instance::Options {
                     dry_run: self.config.dry_run,
                     stop_instance: self.config.stop_instance,
+                    revoke_whole_role: self.config.revoke_whole_instance_role,
                     protection_tag: self.config.protection_tag.clone(),
                 };
-                instance::contain(&self.ec2, &self.iam, id, &incident.id, cutoff, &opts).await
+                Box::pin(instance::contain(
+                    &self.ec2,
+                    &self.iam,
+                    id,
+                    &incident.id,
+                    cutoff,
+                    &opts,
+                ))
+                .await
             }
         }
     }
