@@ -186,6 +186,15 @@ fn pk(incident: &Incident) -> AttributeValue {
 }
 
 /// One item per target the budget paid for, for good. IAM names are unique whatever their case.
+/// A conditional write: `false` when its condition did not hold, an error for anything else.
+fn condition_held<T>(written: Result<T, AwsError>) -> Result<bool, AwsError> {
+    match written {
+        Ok(_) => Ok(true),
+        Err(e) if e.is("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn paid_pk(account: &str, resource_key: &str) -> AttributeValue {
     s(format!(
         "PAID#{account}#{}",
@@ -531,11 +540,7 @@ impl Ledger {
             .send()
             .await
             .map_err(aws);
-        match seen {
-            Ok(_) => Ok(true),
-            Err(e) if e.is("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(e),
-        }
+        condition_held(seen)
     }
 
     /// Record that the budget paid for this target: later incidents against it cost nothing.
@@ -579,11 +584,7 @@ impl Ledger {
             .send()
             .await
             .map_err(aws);
-        match taken {
-            Ok(_) => Ok(true),
-            Err(e) if e.is("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(e),
-        }
+        condition_held(taken)
     }
 
     /// Count one notify-only incident against its rule (`incident.kind`) and principal or

@@ -385,19 +385,24 @@ mod tests {
         assert!(!body.contains("CloudTrail delivers"), "{body}");
     }
 
+    /// A user of IAM's longest name (64 characters), for the length limits.
+    fn longest_user() -> Target {
+        Target::Credentials {
+            principal: Principal::User(IamName::parse(&"u".repeat(64)).unwrap()),
+            path: None,
+            access_key: None,
+            all_keys: false,
+            created: None,
+        }
+    }
+
     #[test]
     fn a_ledger_failure_is_in_subject_body_and_attributes() {
         let error = AwsError {
             code: "AccessDeniedException".to_owned(),
             message: "denied".to_owned(),
         };
-        let target = Target::Credentials {
-            principal: Principal::User(IamName::parse(&"u".repeat(64)).unwrap()),
-            path: None,
-            access_key: None,
-            all_keys: false,
-            created: None,
-        };
+        let target = longest_user();
         let low = Incident {
             severity: 2.0,
             ..incident("Very:Long/Type")
@@ -417,13 +422,7 @@ mod tests {
 
     #[test]
     fn subject_is_capped_and_ascii() {
-        let target = Target::Credentials {
-            principal: Principal::User(IamName::parse(&"u".repeat(64)).unwrap()),
-            path: None,
-            access_key: None,
-            all_keys: false,
-            created: None,
-        };
+        let target = longest_user();
         let m = compose(
             &incident(&"Very:Long/Type".repeat(10)),
             Some(&target),
